@@ -1,0 +1,6 @@
+"""Shared pytest wiring: fixtures live in tests/plugins so each lane owns its own module."""
+
+pytest_plugins = [
+    "tests.plugins.lanes",
+    "tests.plugins.s3",
+]

@@ -1,0 +1,38 @@
+"""Real seidb reports (sei-chain's golden test, via ../shared) and contract-shaped text renderings."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from evmdigest.models import DigestReport, Generation
+from evmdigest.seidb.render import header_lines, render_text
+
+GOLDEN = Path(__file__).resolve().parents[2] / "shared" / "seidb-reports" / "evm_logical_digest_golden.json"
+
+
+@cache
+def golden_reports() -> dict[str, dict[str, Any]]:
+    """Every digest case of the golden file, keyed by its case name."""
+    cases: dict[str, dict[str, Any]] = json.loads(GOLDEN.read_text())
+    return {key: value for key, value in cases.items() if key.startswith("digest/")}
+
+
+def golden_json_line(case: str) -> str:
+    return json.dumps(golden_reports()[case])
+
+
+def with_narration(report: DigestReport, generation: Generation, *, banner_version: int | None = None) -> str:
+    """Full stdout of a text run: banner (whose `version:` must be ignored), progress, then the report."""
+    banner = header_lines(report, "EVM logical digest start")
+    if banner_version is not None:
+        banner = [f"version: {banner_version}" if line.startswith("version:") else line for line in banner]
+    progress = [
+        "Scan progress: flatkv input_physical_rows -> normalized logical bucket counts",
+        f"  progress backend={report.backend.value} input_physical_rows=1000000 digested account=1 code=1",
+        "FOUND-HASH bucket=storage keyhex=65766D2F03 logicalhex=21 rawhex=0021",
+        f"  finalize backend={report.backend.value} account=3 code=1 storage=5 misc=1",
+    ]
+    return "\n".join([*banner, "", *progress, ""]) + "\n" + render_text(report, generation)

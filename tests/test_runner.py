@@ -1,0 +1,218 @@
+"""SeidbRunner against real subprocesses: tiny scripts for each fault (the simulator has its own tests)."""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+from pathlib import Path
+
+import pytest
+
+from evmdigest.models import Backend, Generation, Normalization, OpenMode
+from evmdigest.seidb import (
+    DigestRequest,
+    ReportError,
+    SeidbFailed,
+    SeidbNotFound,
+    SeidbRunner,
+    SeidbTimeout,
+    build_argv,
+    parse_report,
+)
+from evmdigest.seidb.render import render_json, render_text
+from tests.golden import golden_json_line
+
+FLATKV = DigestRequest(Backend.FLATKV, Path("/data/flatkv"), 2)
+MEMIAVL = DigestRequest(Backend.MEMIAVL, Path("/data/memiavl"), 2, Normalization.TRANSLATOR)
+
+
+def _script(tmp_path: Path, name: str, body: str) -> Path:
+    path = tmp_path / name
+    path.write_text("#!/usr/bin/env bash\n" + body)
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return path
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split()[2]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_argv_for_every_backend_normalization_and_open_mode() -> None:
+    assert build_argv("seidb", FLATKV, json_output=False) == [
+        "seidb", "evm-logical-digest", "--backend", "flatkv", "--db-dir", "/data/flatkv", "--height", "2",
+    ]  # fmt: skip
+    for normalization in Normalization:
+        for mode in OpenMode:
+            request = DigestRequest(Backend.MEMIAVL, Path("/m"), 7, normalization, mode)
+            argv = build_argv("/bin/seidb", request, json_output=True)
+            assert argv[-1] == "--json"
+            assert argv[argv.index("--memiavl-normalization") + 1] == normalization.value
+            assert argv[argv.index("--memiavl-open-mode") + 1] == mode.value
+            assert argv[argv.index("--height") + 1] == "7"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"backend": Backend.MEMIAVL, "db_dir": Path("/m"), "height": 1}, "normalization"),
+        ({"backend": Backend.FLATKV, "db_dir": Path("/f"), "height": 1, "normalization": Normalization.SEMANTIC},
+         "normalization"),
+        ({"backend": Backend.FLATKV, "db_dir": Path("/f"), "height": -1}, "height"),
+    ],
+)  # fmt: skip
+def test_invalid_requests_name_the_field(kwargs: dict[str, object], field: str) -> None:
+    with pytest.raises(ValueError, match=field):
+        DigestRequest(**kwargs)  # type: ignore[arg-type]
+
+
+def test_missing_binary_names_path_and_fix(tmp_path: Path) -> None:
+    missing = tmp_path / "nope" / "seidb"
+    with pytest.raises(SeidbNotFound) as err:
+        SeidbRunner(missing).run_digest(FLATKV)
+    assert str(missing) in str(err.value)
+    assert "--seidb" in str(err.value) and "SeidbCli" in str(err.value)
+
+
+def test_non_executable_binary_is_refused(tmp_path: Path) -> None:
+    plain = tmp_path / "seidb"
+    plain.write_text("not a program")
+    with pytest.raises(SeidbNotFound, match="not executable"):
+        SeidbRunner(plain).run_digest(FLATKV)
+
+
+def test_exit_one_keeps_the_tail_of_both_streams(tmp_path: Path) -> None:
+    noise = "x" * 100
+    binary = _script(
+        tmp_path,
+        "seidb",
+        f"""for i in $(seq 1 200); do echo "narration $i {noise}"; done
+echo "open flatkv: target version 9 is beyond latest version 4"
+echo "Error: open flatkv: target version 9 is beyond latest version 4" >&2
+exit 1
+""",
+    )
+    with pytest.raises(SeidbFailed) as err:
+        SeidbRunner(binary).run_digest(FLATKV, json_output=False)
+    failure = err.value
+    assert failure.exit_code == 1
+    assert failure.stdout_tail.rstrip().endswith("beyond latest version 4")
+    assert "Error: open flatkv" in failure.stderr_tail
+    assert len(failure.stdout_tail.encode()) <= 4096
+    assert "narration 1 " not in failure.stdout_tail  # only the tail is kept
+    assert "exited with code 1" in str(failure) and "--backend flatkv" in str(failure)
+
+
+def test_timeout_kills_the_child_and_its_grandchild(tmp_path: Path) -> None:
+    pids = tmp_path / "pids"
+    binary = _script(
+        tmp_path,
+        "seidb",
+        f"""sleep 3600 &
+echo "$! grandchild" >> {pids}
+echo "$$ child" >> {pids}
+echo "scanning..."
+sleep 3600
+""",
+    )
+    started = time.monotonic()
+    with pytest.raises(SeidbTimeout) as err:
+        SeidbRunner(binary, timeout=2).run_digest(FLATKV, json_output=False)
+    assert time.monotonic() - started < 30
+    assert "scanning..." in err.value.stdout_tail
+    recorded = {role: int(pid) for pid, role in (line.split() for line in pids.read_text().splitlines())}
+    assert set(recorded) == {"child", "grandchild"}
+    deadline = time.monotonic() + 5
+    while any(_alive(pid) for pid in recorded.values()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(_alive(pid) for pid in recorded.values()), recorded
+
+
+def test_a_grandchild_that_escapes_the_group_is_killed_by_its_scan_tag(tmp_path: Path) -> None:
+    pids = tmp_path / "pids"
+    binary = _script(
+        tmp_path,
+        "seidb",
+        f"""setsid sleep 3600 &
+echo "$!" >> {pids}
+sleep 3600
+""",
+    )
+    with pytest.raises(SeidbTimeout):
+        SeidbRunner(binary, timeout=1.5).run_digest(FLATKV, json_output=False)
+    escaped = int(pids.read_text().split()[0])
+    deadline = time.monotonic() + 5
+    while _alive(escaped) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(escaped)
+
+
+def test_garbage_output_with_exit_zero_fails_closed(tmp_path: Path) -> None:
+    binary = _script(tmp_path, "seidb", "head -c 4000 /dev/urandom | base64\nexit 0\n")
+    with pytest.raises(ReportError) as err:
+        SeidbRunner(binary).run_digest(FLATKV, json_output=False)
+    assert "command:" in "\n".join(getattr(err.value, "__notes__", []))
+
+
+def _report_script(tmp_path: Path, *, supports_json: bool, gate_file: Path | None = None) -> Path:
+    report = parse_report(golden_json_line("digest/flatkv-h2"))
+    (tmp_path / "report.txt").write_text(render_text(report, Generation.MISC))
+    (tmp_path / "report.json").write_text(render_json(report))
+    wait = f'while [ ! -e "{gate_file}" ]; do sleep 0.05; done\n' if gate_file else ""
+    help_text = "  --json   print one JSON object" if supports_json else "  --height int"
+    return _script(
+        tmp_path,
+        "seidb",
+        f"""if [ "$2" = "--help" ]; then echo "{help_text}"; exit 0; fi
+echo "$@" > {tmp_path}/argv
+echo "EVM logical digest start"
+echo "version: 99"
+echo "  progress backend=flatkv input_physical_rows=1"
+{wait}for a in "$@"; do if [ "$a" = "--json" ]; then echo "narration" >&2; cat {tmp_path}/report.json; exit 0; fi; done
+cat {tmp_path}/report.txt
+""",
+    )
+
+
+@pytest.mark.parametrize("supports_json", [True, False])
+def test_json_is_requested_only_when_the_binary_supports_it(tmp_path: Path, supports_json: bool) -> None:
+    binary = _report_script(tmp_path, supports_json=supports_json)
+    result = SeidbRunner(binary).run_digest(FLATKV)
+    assert result.json_output is supports_json
+    assert ("--json" in (tmp_path / "argv").read_text()) is supports_json
+    expected = Generation.JSON if supports_json else Generation.MISC
+    assert result.report.generation is expected
+    assert result.report.version == 2  # the report's, never the banner's 99
+
+
+def test_lines_reach_the_callback_while_the_scan_runs(tmp_path: Path) -> None:
+    """The script blocks until the callback has seen its progress line: batch delivery would time out."""
+    gate = tmp_path / "gate"
+    binary = _report_script(tmp_path, supports_json=False, gate_file=gate)
+    seen: list[tuple[str, str]] = []
+
+    def on_line(stream: str, line: str) -> None:
+        seen.append((stream, line))
+        if "progress" in line:
+            gate.touch()
+
+    result = SeidbRunner(binary, timeout=20).run_digest(FLATKV, on_line=on_line)
+    assert result.report.final.count == 10
+    assert ("stdout", "  progress backend=flatkv input_physical_rows=1") in seen
+    assert seen[-1][1].startswith("FINAL_DIGEST")
+
+
+def test_json_detection_runs_once_per_binary(tmp_path: Path) -> None:
+    binary = _report_script(tmp_path, supports_json=True)
+    counter = tmp_path / "help-count"
+    text = binary.read_text().replace('then echo "', f'then echo x >> {counter}; echo "', 1)
+    binary.write_text(text)
+    os.utime(binary, ns=(1, 1))  # a new (mtime, size) key: this file has not been probed before
+    runner = SeidbRunner(binary)
+    for _ in range(3):
+        runner.run_digest(FLATKV)
+    assert counter.read_text().count("x") == 1
