@@ -94,7 +94,7 @@ def add_flow_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
     d = sub.add_parser("demo", help="make a simulated node, seal it into a local folder, print the verdict")
     d.add_argument("--dir", type=Path, default=Path("demo-node"), help="where the fixture node is written")
-    d.add_argument("--height", type=int, default=213200000)
+    d.add_argument("--height", type=int, help="default 213200000 (simulated); with --seidb: newest unsealed")
     d.add_argument("--rows", type=int, default=20000)
     d.add_argument("--diverge", choices=["storage", "account", "code", "misc", "missing-key"])
     d.add_argument("--seidb", help="use this real seidb against --flatkv-dir/--memiavl-dir instead of the simulator")

@@ -3,4 +3,6 @@
 pytest_plugins = [
     "tests.plugins.lanes",
     "tests.plugins.s3",
+    "tests.plugins.prefect_api",
+    "tests.plugins.sim",
 ]

@@ -114,7 +114,7 @@ class _Pump:
 class SeidbRunner:
     """One configured seidb binary. `--json` support is detected once per binary file."""
 
-    _json_support: dict[tuple[str, int, int], bool] = {}  # noqa: RUF012 - a process-wide cache
+    _json_support: dict[tuple[object, ...], bool] = {}  # noqa: RUF012 - a process-wide cache
     _lock = threading.Lock()
 
     def __init__(
@@ -143,7 +143,8 @@ class SeidbRunner:
     def supports_json(self) -> bool:
         binary = self.resolve()
         stat = Path(binary).stat()
-        key = (os.path.realpath(binary), stat.st_mtime_ns, stat.st_size)
+        # The configured env is part of the key: a wrapper may pick its build from it.
+        key = (os.path.realpath(binary), stat.st_mtime_ns, stat.st_size, tuple(sorted(self.env.items())))
         with self._lock:
             if key not in self._json_support:
                 try:

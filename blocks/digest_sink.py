@@ -1,0 +1,28 @@
+"""DigestSink block: where sealed verdicts go (s3://bucket/prefix or file:///dir) and with which credentials."""
+
+from __future__ import annotations
+
+from prefect.blocks.core import Block
+from prefect_aws import AwsCredentials
+from pydantic import Field
+
+from evmdigest.emit import Sink, open_sink
+
+
+class DigestSink(Block):
+    """A write-once destination for EndpointDigestRecords and their seals."""
+
+    _block_type_name = "Digest Sink"
+    _block_type_slug = "digest-sink"
+    _description = "Destination of sealed evm-logical-digest verdicts: an S3 prefix or a local folder."
+
+    url: str = Field(description="s3://bucket/prefix or file:///absolute/dir")
+    region: str | None = Field(default=None, description="AWS region; default: the standard AWS chain.")
+    endpoint_url: str | None = Field(default=None, description="S3-compatible endpoint (MinIO, R2); default: AWS.")
+    aws_credentials: AwsCredentials | None = Field(
+        default=None, description="Optional prefect-aws credentials; default: boto3's standard credential chain."
+    )
+
+    def open(self) -> Sink:
+        session = self.aws_credentials.get_boto3_session() if self.aws_credentials else None
+        return open_sink(self.url, region=self.region, endpoint_url=self.endpoint_url, session=session)

@@ -1,0 +1,25 @@
+"""SeidbCli block: which seidb binary to run, how long a scan may take, and extra environment."""
+
+from __future__ import annotations
+
+from prefect.blocks.core import Block
+from pydantic import Field
+
+from evmdigest.seidb import SeidbRunner
+
+
+class SeidbCli(Block):
+    """The seidb binary that scans a node's stores (`seidb evm-logical-digest`)."""
+
+    _block_type_name = "Seidb CLI"
+    _block_type_slug = "seidb-cli"
+    _description = "Path, scan timeout and environment of the seidb binary used by the evm-logical-digest gate."
+
+    path: str = Field(default="seidb", description="Absolute path of seidb, or a name on the worker's PATH.")
+    timeout: float = Field(default=3600.0, gt=0, description="Seconds one scan may run before it is killed.")
+    extra_env: dict[str, str] = Field(
+        default_factory=dict, description="Extra environment for seidb, e.g. SEI_LOG_OUTPUT=stderr."
+    )
+
+    def runner(self, *, timeout: float | None = None, run_tag: str | None = None) -> SeidbRunner:
+        return SeidbRunner(self.path, timeout=timeout or self.timeout, env=self.extra_env, run_tag=run_tag)

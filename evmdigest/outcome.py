@@ -1,0 +1,33 @@
+"""What a gate run produced: the published records, their seals, and the per-bucket table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from evmdigest.records import EndpointDigestRecord
+
+
+class PublishedRecord(BaseModel):
+    record: EndpointDigestRecord
+    uri: str
+    uncompressed_sha256: str
+    seal_uri: str | None = None
+    already_sealed: bool = Field(default=False, description="an identical verdict was sealed by an earlier run")
+
+
+class GateOutcome(BaseModel):
+    height: int | None
+    node: str | None = None
+    published: list[PublishedRecord] = Field(default_factory=list)
+    table: list[dict[str, Any]] = Field(default_factory=list, description="bucket_table rows")
+    nothing_to_seal: bool = False
+
+    @property
+    def all_match(self) -> bool:
+        return bool(self.published) and all(item.record.match for item in self.published)
+
+    def mismatch_message(self) -> str:
+        parts = [item.record.mismatch_summary() for item in self.published if not item.record.match]
+        return f"digest mismatch at {self.height}: " + "; ".join(parts)

@@ -1,0 +1,197 @@
+"""Flow `evm-logical-digest`: parallel seidb scans -> version gate -> compare/emit -> artifacts + events."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, cast
+
+from prefect import State, flow, get_run_logger
+from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
+from prefect.client.schemas.objects import FlowRun
+from prefect.events import emit_event
+from prefect.futures import PrefectFuture, wait
+from prefect.runtime import flow_run as current_flow_run
+from prefect.states import Completed, Failed
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
+from pydantic import Field
+
+from blocks import DigestSink, SeidbCli
+from evmdigest.models import Normalization, OpenMode
+from evmdigest.outcome import GateOutcome, PublishedRecord
+from evmdigest.segments import newest_unsealed, sealed_pairs, snapshot_heights
+from evmdigest.seidb import ScanResult
+from evmdigest.seidb.procs import kill_run
+from evmdigest.tables import bucket_table, verdict_markdown
+from flows.tasks import assert_versions, compare_emit, flatkv_digest, memiavl_digest
+
+DEFAULT_SINK_ENV = "EVMDIGEST_SINK"
+DEFAULT_SEIDB_ENV = "EVMDIGEST_SEIDB"
+
+
+# Scans are subprocesses that wait on I/O, so threads give real parallelism; 8 covers every task at once.
+# (TaskRunner is invariant in its future type, hence the cast.)
+SCAN_RUNNER = cast("TaskRunner[PrefectFuture[Any]]", ThreadPoolTaskRunner(max_workers=8))
+
+
+class ScanFailures(Exception):
+    """One or more scans failed; every failure is listed so the operator sees them all at once."""
+
+
+def _kill_scans(flow: Any, flow_run: FlowRun, state: State[Any]) -> None:
+    # Cancellation may SIGKILL the flow process; its seidb children carry this run's tag in their env.
+    killed = kill_run(str(flow_run.id))
+    if killed:
+        print(f"evm-logical-digest: killed {len(killed)} seidb process(es) of cancelled run {flow_run.id}")
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-") or "node"
+
+
+def resolve_seidb(seidb: SeidbCli | None, seidb_path: str | None) -> SeidbCli:
+    if seidb is not None:
+        return seidb
+    return SeidbCli(path=seidb_path or os.environ.get(DEFAULT_SEIDB_ENV) or "seidb")
+
+
+def resolve_sink(sink: DigestSink | None, sink_url: str | None) -> DigestSink:
+    if sink is not None:
+        return sink
+    url = sink_url or os.environ.get(DEFAULT_SINK_ENV) or (Path.cwd() / "out").resolve().as_uri()
+    return DigestSink(url=url)
+
+
+def _validate(flatkv_dir: str, memiavl_dir: str, normalizations: tuple[Normalization, ...]) -> None:
+    if not normalizations:
+        raise ValueError("normalizations: choose at least one of semantic, translator")
+    if len(set(normalizations)) != len(normalizations):
+        raise ValueError(f"normalizations: {[n.value for n in normalizations]} names one twice; list each once")
+    for field, value in (("flatkv_dir", flatkv_dir), ("memiavl_dir", memiavl_dir)):
+        if not Path(value).expanduser().is_dir():
+            raise ValueError(f"{field}: {value!r} is not a directory on this worker; give the store's path")
+
+
+@flow(
+    name="evm-logical-digest",
+    task_runner=SCAN_RUNNER,
+    on_cancellation=[_kill_scans],
+    validate_parameters=True,
+)
+def evm_logical_digest(
+    flatkv_dir: Annotated[str, Field(description="FlatKV data dir of the node (seidb --db-dir for flatkv).")],
+    memiavl_dir: Annotated[str, Field(description="memIAVL root holding `current` and `snapshot-<H>` dirs.")],
+    height: Annotated[
+        int | None,
+        Field(ge=1, description="Segment boundary height. Empty: seal the newest unsealed memiavl snapshot."),
+    ] = None,
+    normalizations: Annotated[
+        tuple[Normalization, ...], Field(description="memIAVL decoders to compare FlatKV against (default both).")
+    ] = (Normalization.SEMANTIC, Normalization.TRANSLATOR),
+    memiavl_open_mode: Annotated[
+        OpenMode, Field(description="snapshot (fast, needs snapshot-<height>) or replay (~10x slower).")
+    ] = OpenMode.SNAPSHOT,
+    seidb: Annotated[SeidbCli | None, Field(description="SeidbCli block; overrides seidb_path.")] = None,
+    seidb_path: Annotated[
+        str | None, Field(description="seidb binary when no block is chosen (default $EVMDIGEST_SEIDB or PATH).")
+    ] = None,
+    sink: Annotated[DigestSink | None, Field(description="DigestSink block; overrides sink_url.")] = None,
+    sink_url: Annotated[
+        str | None, Field(description="s3://bucket/prefix or file:///dir when no block is chosen.")
+    ] = None,
+    node: Annotated[str | None, Field(description="Node label for records, events and artifact keys.")] = None,
+    scan_timeout: Annotated[
+        float | None, Field(gt=0, description="Seconds per scan before it is killed (default: the block's).")
+    ] = None,
+) -> Any:
+    logger = get_run_logger()
+    _validate(flatkv_dir, memiavl_dir, normalizations)
+    seidb_cli = resolve_seidb(seidb, seidb_path)
+    sink_config = resolve_sink(sink, sink_url)
+    node_label = node or os.uname().nodename
+    if height is None:
+        height = _discover(memiavl_dir, sink_config, normalizations)
+        if height is None:
+            return Completed(
+                message="nothing to seal", data=GateOutcome(height=None, node=node_label, nothing_to_seal=True)
+            )
+        logger.info("segment discovery: sealing snapshot height %s", height)
+
+    runner = seidb_cli.runner(timeout=scan_timeout, run_tag=str(current_flow_run.id))
+    flatkv_future = flatkv_digest.submit(runner, flatkv_dir, height)
+    memiavl_futures = {
+        n: memiavl_digest.submit(runner, memiavl_dir, height, n, memiavl_open_mode) for n in normalizations
+    }
+    flatkv, memiavl = _collect(flatkv_future, memiavl_futures)
+    assert_versions(height, [flatkv, *memiavl.values()])
+
+    emit_futures = [compare_emit.submit(height, n, flatkv, memiavl[n], sink_config, node_label) for n in normalizations]
+    published = [future.result() for future in emit_futures]
+    table = bucket_table(flatkv.report, {n: scan.report for n, scan in memiavl.items()})
+    outcome = GateOutcome(height=height, node=node_label, published=published, table=table.to_dict(orient="records"))
+    _publish_artifacts(outcome, table)
+    _emit_events(outcome)
+    if not outcome.all_match:
+        return Failed(message=outcome.mismatch_message(), data=outcome)
+    return Completed(message=f"all match at {height}: {', '.join(n.value for n in normalizations)}", data=outcome)
+
+
+def _discover(memiavl_dir: str, sink_config: DigestSink, normalizations: tuple[Normalization, ...]) -> int | None:
+    heights = snapshot_heights(Path(memiavl_dir).expanduser())
+    sealed = sealed_pairs(sink_config.open().list_keys())
+    return newest_unsealed(heights, sealed, normalizations)
+
+
+def _collect(
+    flatkv_future: PrefectFuture[ScanResult], memiavl_futures: dict[Normalization, PrefectFuture[ScanResult]]
+) -> tuple[ScanResult, dict[Normalization, ScanResult]]:
+    futures: list[PrefectFuture[ScanResult]] = [flatkv_future, *memiavl_futures.values()]
+    wait(futures)
+    failures = []
+    for future in futures:
+        state = future.state
+        if not state.is_completed():
+            failures.append(state.message or f"{state.name}")
+    if failures:
+        raise ScanFailures(f"{len(failures)} scan(s) failed: " + " | ".join(failures))
+    return flatkv_future.result(), {n: f.result() for n, f in memiavl_futures.items()}
+
+
+def _publish_artifacts(outcome: GateOutcome, table: Any) -> None:
+    node = _slug(outcome.node or "node")
+    create_table_artifact(
+        table=outcome.table,
+        key=f"evm-digest-buckets-{node}",
+        description=f"Per-bucket digests at height {outcome.height} on {outcome.node}",
+    )
+    create_markdown_artifact(
+        markdown=verdict_markdown(outcome.height or 0, outcome.node, table, outcome.published),
+        key=f"evm-digest-verdict-{node}",
+        description=f"Verdict at height {outcome.height}",
+    )
+    for item in outcome.published:
+        create_link_artifact(
+            link=item.uri,
+            link_text=f"endpoint-digest {outcome.height} {item.record.normalization.value}",
+            description=f"sha256 (uncompressed) {item.uncompressed_sha256}",
+        )
+
+
+def _emit_events(outcome: GateOutcome) -> None:
+    node = outcome.node or "node"
+    for item in outcome.published:
+        record: PublishedRecord = item
+        emit_event(
+            event="evm.digest.match" if record.record.match else "evm.digest.mismatch",
+            resource={"prefect.resource.id": f"evm-digest.node.{_slug(node)}", "prefect.resource.name": node},
+            payload={
+                "height": outcome.height,
+                "normalization": record.record.normalization.value,
+                "match": record.record.match,
+                "mismatched_buckets": record.record.mismatched_buckets,
+                "uri": record.uri,
+                "uncompressed_sha256": record.uncompressed_sha256,
+                "already_sealed": record.already_sealed,
+            },
+        )

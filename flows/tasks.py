@@ -1,0 +1,128 @@
+"""Prefect tasks of the gate: thin wrappers that hand core results to Prefect's state model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from prefect import State, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import TaskRun
+from prefect.tasks import Task, exponential_backoff
+
+from blocks import DigestSink
+from evmdigest.emit import SinkConflict, SinkError
+from evmdigest.gate import check_versions
+from evmdigest.models import Backend, Normalization, OpenMode
+from evmdigest.outcome import PublishedRecord
+from evmdigest.records import EndpointDigestRecord, compare
+from evmdigest.segments import record_key
+from evmdigest.seidb import DigestRequest, ScanResult, SeidbRunner
+from evmdigest.seidb.relay import LineRelay
+
+
+class VerdictFlip(Exception):
+    """A record already sealed for this height and normalization says otherwise: never overwritten."""
+
+
+def _scan(runner: SeidbRunner, request: DigestRequest) -> ScanResult:
+    logger = get_run_logger()
+    relay = LineRelay(logger.info)
+    logger.info("scanning %s at height %s", request.label, request.height)
+    try:
+        result = runner.run_digest(request, on_line=relay)
+    finally:
+        relay.flush()
+    report = result.report
+    logger.info(
+        "%s opened version %s (%s report): final count=%s digest=%s",
+        request.label, report.version, report.generation.value, report.final.count, report.final.digest,
+    )  # fmt: skip
+    return result
+
+
+@task(name="flatkv-digest", task_run_name="flatkv-digest", cache_policy=NO_CACHE)
+def flatkv_digest(runner: SeidbRunner, flatkv_dir: str, height: int) -> ScanResult:
+    return _scan(runner, DigestRequest(Backend.FLATKV, _path(flatkv_dir), height))
+
+
+@task(name="memiavl-digest", task_run_name="memiavl-digest-{normalization}", cache_policy=NO_CACHE)
+def memiavl_digest(
+    runner: SeidbRunner, memiavl_dir: str, height: int, normalization: Normalization, open_mode: OpenMode
+) -> ScanResult:
+    request = DigestRequest(Backend.MEMIAVL, _path(memiavl_dir), height, normalization, open_mode)
+    return _scan(runner, request)
+
+
+@task(name="assert-versions", task_run_name="assert-versions", cache_policy=NO_CACHE)
+def assert_versions(height: int, scans: list[ScanResult]) -> None:
+    check_versions(height, {scan.request.label: scan.report for scan in scans})
+    get_run_logger().info("every scan opened the requested height %s", height)
+
+
+def _retry_if_retryable(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> bool:
+    # Only throttling and connection errors can succeed on a second try; the rest would repeat.
+    error = state.result(raise_on_failure=False)
+    return isinstance(error, SinkError) and error.retryable
+
+
+@task(
+    name="compare-emit",
+    task_run_name="compare-emit-{normalization}",
+    cache_policy=NO_CACHE,
+    retries=4,
+    retry_delay_seconds=exponential_backoff(backoff_factor=2),
+    retry_jitter_factor=0.5,
+    retry_condition_fn=_retry_if_retryable,
+)
+def compare_emit(
+    height: int,
+    normalization: Normalization,
+    flatkv: ScanResult,
+    memiavl: ScanResult,
+    sink_config: DigestSink,
+    node: str | None,
+) -> PublishedRecord:
+    logger = get_run_logger()
+    record = compare(height, normalization, flatkv.report, memiavl.report, node=node)
+    sink = sink_config.open()
+    key = record_key(height, normalization)
+    try:
+        result = sink.emit_json(key, record.model_dump(mode="json"))
+    except SinkConflict as conflict:
+        return _already_sealed(sink_config, key, record, conflict)
+    logger.info("sealed %s: match=%s sha256=%s", result.uri, record.match, result.uncompressed_sha256)
+    return PublishedRecord(
+        record=record,
+        uri=result.uri,
+        uncompressed_sha256=result.uncompressed_sha256,
+        seal_uri=sink.uri_for(key + ".seal.json"),
+    )
+
+
+def _already_sealed(
+    sink_config: DigestSink, key: str, record: EndpointDigestRecord, conflict: SinkConflict
+) -> PublishedRecord:
+    sink = sink_config.open()
+    existing = EndpointDigestRecord.model_validate(sink.read_json(key))
+    uri = sink.uri_for(key)
+    if existing.verdict() != record.verdict():
+        raise VerdictFlip(
+            f"verdict flip at {record.height} ({record.normalization.value}): {uri} is sealed with "
+            f"match={existing.match} flatkv={existing.flatkv_digest} memiavl={existing.memiavl_digest}, "
+            f"this run found match={record.match} flatkv={record.flatkv_digest} memiavl={record.memiavl_digest}. "
+            "The sealed object is not overwritten; find out which store changed before re-sealing elsewhere."
+        )
+    seal = conflict.existing_seal
+    get_run_logger().info("already sealed with the same verdict: %s", uri)
+    return PublishedRecord(
+        record=existing,
+        uri=uri,
+        uncompressed_sha256=seal.uncompressed_sha256 if seal else "(seal missing: run `evm-digest verify`)",
+        seal_uri=sink.uri_for(key + ".seal.json") if seal else None,
+        already_sealed=True,
+    )
+
+
+def _path(raw: str) -> Path:
+    return Path(raw).expanduser()
