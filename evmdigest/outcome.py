@@ -17,11 +17,25 @@ class PublishedRecord(BaseModel):
     already_sealed: bool = Field(default=False, description="an identical verdict was sealed by an earlier run")
 
 
+class ScanTiming(BaseModel):
+    """When one seidb process ran, as the runner saw it (process start to exit)."""
+
+    label: str
+    started_at: float
+    finished_at: float
+    generation: str
+
+    @property
+    def seconds(self) -> float:
+        return self.finished_at - self.started_at
+
+
 class GateOutcome(BaseModel):
     height: int | None
     node: str | None = None
     published: list[PublishedRecord] = Field(default_factory=list)
     table: list[dict[str, Any]] = Field(default_factory=list, description="bucket_table rows")
+    scans: list[ScanTiming] = Field(default_factory=list)
     nothing_to_seal: bool = False
 
     @property

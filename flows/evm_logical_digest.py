@@ -19,7 +19,7 @@ from pydantic import Field
 
 from blocks import DigestSink, SeidbCli
 from evmdigest.models import Normalization, OpenMode
-from evmdigest.outcome import GateOutcome, PublishedRecord
+from evmdigest.outcome import GateOutcome, PublishedRecord, ScanTiming
 from evmdigest.segments import newest_unsealed, sealed_pairs, snapshot_heights
 from evmdigest.seidb import ScanResult
 from evmdigest.seidb.procs import kill_run
@@ -80,31 +80,34 @@ def _validate(flatkv_dir: str, memiavl_dir: str, normalizations: tuple[Normaliza
     validate_parameters=True,
 )
 def evm_logical_digest(
-    flatkv_dir: Annotated[str, Field(description="FlatKV data dir of the node (seidb --db-dir for flatkv).")],
-    memiavl_dir: Annotated[str, Field(description="memIAVL root holding `current` and `snapshot-<H>` dirs.")],
-    height: Annotated[
-        int | None,
-        Field(ge=1, description="Segment boundary height. Empty: seal the newest unsealed memiavl snapshot."),
-    ] = None,
-    normalizations: Annotated[
-        tuple[Normalization, ...], Field(description="memIAVL decoders to compare FlatKV against (default both).")
-    ] = (Normalization.SEMANTIC, Normalization.TRANSLATOR),
-    memiavl_open_mode: Annotated[
-        OpenMode, Field(description="snapshot (fast, needs snapshot-<height>) or replay (~10x slower).")
-    ] = OpenMode.SNAPSHOT,
-    seidb: Annotated[SeidbCli | None, Field(description="SeidbCli block; overrides seidb_path.")] = None,
-    seidb_path: Annotated[
-        str | None, Field(description="seidb binary when no block is chosen (default $EVMDIGEST_SEIDB or PATH).")
-    ] = None,
-    sink: Annotated[DigestSink | None, Field(description="DigestSink block; overrides sink_url.")] = None,
-    sink_url: Annotated[
-        str | None, Field(description="s3://bucket/prefix or file:///dir when no block is chosen.")
-    ] = None,
-    node: Annotated[str | None, Field(description="Node label for records, events and artifact keys.")] = None,
-    scan_timeout: Annotated[
-        float | None, Field(gt=0, description="Seconds per scan before it is killed (default: the block's).")
-    ] = None,
+    flatkv_dir: str,
+    memiavl_dir: str,
+    height: Annotated[int | None, Field(ge=1)] = None,
+    normalizations: tuple[Normalization, ...] = (Normalization.SEMANTIC, Normalization.TRANSLATOR),
+    memiavl_open_mode: OpenMode = OpenMode.SNAPSHOT,
+    seidb: SeidbCli | None = None,
+    seidb_path: str | None = None,
+    sink: DigestSink | None = None,
+    sink_url: str | None = None,
+    node: str | None = None,
+    scan_timeout: Annotated[float | None, Field(gt=0)] = None,
 ) -> Any:
+    """Seal the EVM state at a segment boundary: FlatKV vs memIAVL logical digests, gated on height.
+
+    Args:
+        flatkv_dir: FlatKV data dir of the node (seidb --db-dir for the flatkv backend).
+        memiavl_dir: memIAVL root dir, holding `current` and `snapshot-<20-digit height>` dirs.
+        height: Segment boundary height (>= 1). Leave empty to seal the newest memiavl snapshot
+            whose records are not yet in the sink (segment discovery).
+        normalizations: memIAVL decoders to compare FlatKV against: semantic, translator (default both).
+        memiavl_open_mode: snapshot (fast; needs snapshot-<height>) or replay (~10x slower changelog replay).
+        seidb: A SeidbCli block (binary path, timeout, env). Takes precedence over seidb_path.
+        seidb_path: seidb binary when no block is chosen (default $EVMDIGEST_SEIDB, else `seidb` on PATH).
+        sink: A DigestSink block (S3 prefix or folder, credentials). Takes precedence over sink_url.
+        sink_url: s3://bucket/prefix or file:///dir when no block is chosen (default $EVMDIGEST_SINK, else ./out).
+        node: Node label for records, events (resource evm-digest.node.<label>) and artifact keys.
+        scan_timeout: Seconds one scan may run before it is killed (default: the SeidbCli block's, 3600).
+    """
     logger = get_run_logger()
     _validate(flatkv_dir, memiavl_dir, normalizations)
     seidb_cli = resolve_seidb(seidb, seidb_path)
@@ -129,7 +132,14 @@ def evm_logical_digest(
     emit_futures = [compare_emit.submit(height, n, flatkv, memiavl[n], sink_config, node_label) for n in normalizations]
     published = [future.result() for future in emit_futures]
     table = bucket_table(flatkv.report, {n: scan.report for n, scan in memiavl.items()})
-    outcome = GateOutcome(height=height, node=node_label, published=published, table=table.to_dict(orient="records"))
+    scans = [
+        ScanTiming(label=scan.request.label, started_at=scan.started_at, finished_at=scan.finished_at,
+                   generation=scan.report.generation.value)
+        for scan in (flatkv, *memiavl.values())
+    ]  # fmt: skip
+    outcome = GateOutcome(
+        height=height, node=node_label, published=published, table=table.to_dict(orient="records"), scans=scans
+    )
     _publish_artifacts(outcome, table)
     _emit_events(outcome)
     if not outcome.all_match:

@@ -4,5 +4,6 @@ pytest_plugins = [
     "tests.plugins.lanes",
     "tests.plugins.s3",
     "tests.plugins.prefect_api",
+    "tests.plugins.server",
     "tests.plugins.sim",
 ]
