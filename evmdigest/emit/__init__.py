@@ -1,0 +1,55 @@
+"""Sealed emission: stream a payload, gzip it, store it write-once, and seal it.
+
+    sink = open_sink("s3://bucket/prefix")          # or "file:///abs/dir"
+    result = sink.emit_json("segments/42/verdict.json", verdict)
+    result.uncompressed_sha256                      # publish out of band; `evm-digest verify` checks it
+
+Contract (details in sink.py, s3.py, s3upload.py, folder.py):
+- One path: emit_json / emit_ndjson / emit_stream all feed a BufferedWriter -> SHA-256 -> gzip -6
+  -> the store, with bounded buffers. Every object we write is gzip, seals included.
+- Write-once: an existing key raises SinkConflict(existing_seal=…), never an overwrite
+  (S3: `If-None-Match: *` on PutObject and CompleteMultipartUpload; folder: link(2) of an fsynced
+  temp file, then fsync of the directory).
+- Seal: `<key>.seal.json` is written after the object through the same path; seals are not sealed.
+  Object without seal = a crash in between: verify exits 1 "missing_seal"; a re-run gets
+  SinkConflict(existing_seal=None), compares `read_json(key)` with its own payload and calls
+  `complete_seal(key, uncompressed_sha256=digest_json(payload).uncompressed_sha256)`.
+- A producer exception aborts the upload (no object, no multipart upload left) and surfaces as
+  ProducerError; store failures are SinkError with `kind` and `retryable`.
+
+No Prefect import here: flows wrap these calls in tasks.
+"""
+
+from evmdigest.emit.errors import (
+    CorruptObject,
+    ProducerError,
+    SinkConflict,
+    SinkError,
+    SinkErrorKind,
+    SinkNotFound,
+)
+from evmdigest.emit.seal import SEAL_SUFFIX, EmitResult, Seal, StoreChecksum, seal_key
+from evmdigest.emit.sink import Sink
+from evmdigest.emit.stream import PayloadDigest, WriteFn, digest_json, digest_ndjson, digest_payload
+from evmdigest.emit.url import open_sink
+
+__all__ = [
+    "SEAL_SUFFIX",
+    "CorruptObject",
+    "EmitResult",
+    "PayloadDigest",
+    "ProducerError",
+    "Seal",
+    "Sink",
+    "SinkConflict",
+    "SinkError",
+    "SinkErrorKind",
+    "SinkNotFound",
+    "StoreChecksum",
+    "WriteFn",
+    "digest_json",
+    "digest_ndjson",
+    "digest_payload",
+    "open_sink",
+    "seal_key",
+]

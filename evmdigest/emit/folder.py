@@ -1,0 +1,176 @@
+"""Folder sink (`file:///dir`): the default for local runs.
+
+Write-once without a lock: the object is streamed into a hidden temp file in the target directory,
+fsynced, then hard-linked to its final name. `link` fails if the name exists, so two concurrent
+writers cannot clobber each other (unlike `rename`); the temp name is then unlinked and the
+directory fsynced so the new name survives a crash.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import uuid
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from evmdigest.emit.errors import SinkConflict, SinkError, SinkErrorKind, SinkNotFound
+from evmdigest.emit.seal import StoreChecksum
+from evmdigest.emit.sink import TMP_MARK, Sink
+from evmdigest.emit.stream import READ_CHUNK
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _ensure_dir(path: Path) -> None:
+    """mkdir -p that fsyncs each parent it changes, so new directories survive a crash."""
+    missing: list[Path] = []
+    probe = path
+    while not probe.exists():
+        missing.append(probe)
+        probe = probe.parent
+    for d in reversed(missing):
+        try:
+            d.mkdir()
+        except FileExistsError:
+            continue  # a concurrent writer made it
+        _fsync_dir(d.parent)
+
+
+def _os_kind(exc: OSError) -> SinkErrorKind:
+    if isinstance(exc, PermissionError):
+        return SinkErrorKind.ACCESS_DENIED
+    if isinstance(exc, FileNotFoundError):
+        return SinkErrorKind.NOT_FOUND
+    return SinkErrorKind.OTHER
+
+
+class _FolderWriter:
+    def __init__(self, sink: FolderSink, key: str) -> None:
+        self._sink = sink
+        self._key = key
+        self._final = sink.path_for(key)
+        _ensure_dir(self._final.parent)
+        self._tmp = self._final.with_name(f".{self._final.name}{TMP_MARK}{uuid.uuid4().hex}")
+        fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        self._file = os.fdopen(fd, "wb")
+
+    def write(self, chunk: bytes) -> None:
+        try:
+            self._file.write(chunk)
+        except OSError as exc:
+            raise self._sink.os_error(exc, "writing the temp file", self._key) from exc
+
+    def commit(self) -> StoreChecksum | None:
+        try:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            os.link(self._tmp, self._final)
+        except FileExistsError:
+            raise SinkConflict(
+                "an object already exists at this key (another writer got there first); it was not overwritten",
+                bucket=self._sink.bucket,
+                key=self._key,
+                region=None,
+                store="folder",
+            ) from None
+        except OSError as exc:
+            doing = "committing the object"
+            if exc.errno in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP):
+                doing += " (the folder sink needs a filesystem with hard links)"
+            raise self._sink.os_error(exc, doing, self._key) from exc
+        finally:
+            self._file.close()
+            self._tmp.unlink(missing_ok=True)
+        try:
+            _fsync_dir(self._final.parent)
+        except OSError as exc:
+            raise self._sink.os_error(exc, "fsyncing the directory", self._key) from exc
+        return None  # a plain file system keeps no checksum of its own
+
+    def abort(self) -> str | None:
+        self._file.close()
+        try:
+            self._tmp.unlink(missing_ok=True)
+        except OSError as exc:
+            return f"the temp file {self._tmp} could not be removed ({exc.strerror})"
+        return None
+
+
+class FolderSink(Sink):
+    store = "folder"
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.bucket = str(root)
+        self.region = None
+        self.prefix = ""
+
+    def path_for(self, key: str) -> Path:
+        return self.root.joinpath(*key.split("/"))
+
+    def uri_for(self, key: str) -> str:
+        return self.path_for(key).as_uri()
+
+    def describe(self) -> str:
+        return f"folder {self.root.as_uri()}"
+
+    def os_error(self, exc: OSError, doing: str, key: str | None) -> SinkError:
+        kind = _os_kind(exc)
+        what = f"{doing} failed: {exc.strerror or exc}"
+        if exc.errno == errno.ENOSPC:
+            what += " (the disk is full)"
+        if kind is SinkErrorKind.NOT_FOUND:
+            return SinkNotFound(what, bucket=self.bucket, key=key, region=None, store=self.store)
+        return SinkError(kind, what, bucket=self.bucket, key=key, region=None, store=self.store)
+
+    def _open_writer(self, key: str) -> _FolderWriter:
+        try:
+            return _FolderWriter(self, key)
+        except OSError as exc:
+            raise self.os_error(exc, "creating the temp file", key) from exc
+
+    def _exists(self, key: str) -> bool | None:
+        return self.path_for(key).exists()
+
+    def _read_chunks(self, key: str) -> Iterator[bytes]:
+        try:
+            f = self.path_for(key).open("rb")
+        except OSError as exc:
+            if isinstance(exc, FileNotFoundError):
+                what = "no object at this key"
+                raise SinkNotFound(what, bucket=self.bucket, key=key, region=None, store=self.store) from exc
+            raise self.os_error(exc, "opening the object", key) from exc
+        return self._chunks(f, key)
+
+    def _chunks(self, f: BinaryIO, key: str) -> Iterator[bytes]:
+        try:
+            while chunk := f.read(READ_CHUNK):
+                yield chunk
+        except OSError as exc:
+            raise self.os_error(exc, "reading the object", key) from exc
+        finally:
+            f.close()
+
+    def _list(self, prefix: str) -> Iterable[str]:
+        if not self.root.is_dir():
+            return []
+        found = []
+        for dirpath, _dirs, files in os.walk(self.root):
+            rel_dir = Path(dirpath).relative_to(self.root).as_posix()
+            for name in files:
+                key = name if rel_dir == "." else f"{rel_dir}/{name}"
+                if key.startswith(prefix):
+                    found.append(key)
+        return found
+
+    def _store_checksum(self, key: str) -> StoreChecksum | None:
+        return None

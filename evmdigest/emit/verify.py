@@ -1,0 +1,158 @@
+"""`evm-digest verify URI`: re-read an emitted object, gunzip, re-hash, compare with its seal.
+
+Exit codes: 0 ok; 1 mismatch or missing seal; 2 the object (or store) could not be reached.
+Every reference available must agree with the re-hashed bytes: `--sha256` when given, and the seal
+when present (its payload hash and sizes, its gzip hash, and on S3 the store's own checksum).
+Run standalone as `python -m evmdigest.emit.verify URI [--sha256 HEX] …`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+from typing import Literal
+from urllib.parse import unquote, urlsplit
+
+from pydantic import BaseModel
+
+from evmdigest.emit.errors import CorruptObject, SinkError, SinkNotFound
+from evmdigest.emit.seal import Seal, seal_key
+from evmdigest.emit.sink import Sink, validate_key
+from evmdigest.emit.stream import GzipFormatError, ObjectDigest
+from evmdigest.emit.url import open_sink
+
+Status = Literal["ok", "mismatch", "missing_seal", "unreachable"]
+EXIT_CODES: dict[str, int] = {"ok": 0, "mismatch": 1, "missing_seal": 1, "unreachable": 2}
+_HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
+
+
+class VerifyOutcome(BaseModel):
+    status: Status
+    exit_code: int
+    uri: str
+    expected: str | None = None
+    actual: str | None = None
+    detail: str
+    seal_uri: str | None = None
+    uncompressed_bytes: int | None = None
+
+
+def _outcome(status: Status, uri: str, detail: str, **extra: object) -> VerifyOutcome:
+    return VerifyOutcome.model_validate(
+        {"status": status, "exit_code": EXIT_CODES[status], "uri": uri, "detail": detail, **extra}
+    )
+
+
+def sink_for_object(uri: str, *, endpoint_url: str | None, region: str | None) -> tuple[Sink, str]:
+    """The sink holding `uri` and the object's key within it."""
+    parts = urlsplit(uri)
+    if parts.scheme == "s3":
+        key = parts.path.lstrip("/")  # S3 URIs carry raw keys (as `aws s3` prints them), not %-escapes
+        sink = open_sink(f"s3://{parts.netloc}", endpoint_url=endpoint_url, region=region)
+        return sink, validate_key(key, allow_seal=True)
+    if parts.scheme == "file":
+        path = Path(unquote(parts.path))
+        sink = open_sink(f"file://{parts.netloc}{path.parent.as_posix()}")
+        return sink, validate_key(path.name, allow_seal=True)
+    raise ValueError(f"uri {uri!r}: unsupported scheme {parts.scheme!r}; use s3://bucket/key or file:///path")
+
+
+def _compare(seal: Seal | None, sha256: str | None, digest: ObjectDigest, sink: Sink, key: str) -> list[str]:
+    problems: list[str] = []
+    if sha256 is not None and digest.uncompressed_sha256 != sha256:
+        problems.append(f"payload sha256 {digest.uncompressed_sha256} != --sha256 {sha256}")
+    if seal is None:
+        return problems
+    checks = [
+        ("payload sha256", digest.uncompressed_sha256, seal.uncompressed_sha256),
+        ("payload bytes", digest.uncompressed_bytes, seal.uncompressed_bytes),
+        ("gzip sha256", digest.compressed_sha256, seal.compressed_sha256),
+        ("gzip bytes", digest.compressed_bytes, seal.compressed_bytes),
+    ]
+    problems += [f"{name} {got} != sealed {want}" for name, got, want in checks if got != want]
+    if seal.store_checksum is not None:
+        current = sink.store_checksum(key)
+        # Compare digests only: HeadObject does not always say COMPOSITE or append `-<parts>`.
+        if current is None or current.value != seal.store_checksum.value:
+            now = current.wire() if current else "none"
+            problems.append(f"store checksum {now} != sealed {seal.store_checksum.wire()} (object replaced)")
+    return problems
+
+
+def verify_object(
+    uri: str, *, sha256: str | None = None, endpoint_url: str | None = None, region: str | None = None
+) -> VerifyOutcome:
+    """Re-hash the object at `uri` and compare with its seal and/or `sha256` (hex)."""
+    if sha256 is not None and not _HEX64.match(sha256):
+        raise ValueError(f"--sha256 {sha256!r} is not 64 hex characters; pass the payload's SHA-256 in hex")
+    expected = sha256.lower() if sha256 else None
+    try:
+        sink, key = sink_for_object(uri, endpoint_url=endpoint_url, region=region)
+    except (ValueError, SinkError) as exc:
+        return _outcome("unreachable", uri, f"cannot open the store: {exc}", expected=expected)
+    seal_uri = sink.uri_for(seal_key(key))
+    try:
+        seal = sink.read_seal(key)
+    except CorruptObject as exc:
+        return _outcome("mismatch", uri, f"the seal is unreadable: {exc}", expected=expected, seal_uri=seal_uri)
+    except SinkError as exc:
+        return _outcome("unreachable", uri, str(exc), expected=expected, seal_uri=seal_uri)
+    if expected is None and seal is not None:
+        expected = seal.uncompressed_sha256
+    try:
+        digest = sink.digest_object(key)
+        problems = _compare(seal, sha256.lower() if sha256 else None, digest, sink, key)
+    except SinkNotFound as exc:
+        return _outcome("unreachable", uri, f"no object: {exc}", expected=expected, seal_uri=seal_uri)
+    except (CorruptObject, GzipFormatError) as exc:
+        return _outcome("mismatch", uri, f"the object is unreadable: {exc}", expected=expected, seal_uri=seal_uri)
+    except SinkError as exc:
+        return _outcome("unreachable", uri, str(exc), expected=expected, seal_uri=seal_uri)
+    found = {
+        "expected": expected,
+        "actual": digest.uncompressed_sha256,
+        "seal_uri": seal_uri,
+        "uncompressed_bytes": digest.uncompressed_bytes,
+    }
+    if problems:
+        return _outcome("mismatch", uri, "; ".join(problems), **found)
+    if seal is None and sha256 is None:
+        detail = (
+            f"the object is present but its seal {seal_uri} is missing (a crash between the object and "
+            "its seal, or not written by evm-digest); pass --sha256 HEX to check it against a known hash"
+        )
+        return _outcome("missing_seal", uri, detail, **found)
+    against = " and ".join(n for n, v in (("--sha256", sha256), ("the seal", seal)) if v is not None)
+    return _outcome("ok", uri, f"payload sha256 matches {against}", **found)
+
+
+def verify_main(uri: str, sha256: str | None, endpoint_url: str | None, region: str | None) -> int:
+    """Print the JSON outcome on stdout and return the exit code (2 also for a malformed --sha256)."""
+    try:
+        outcome = verify_object(uri, sha256=sha256, endpoint_url=endpoint_url, region=region)
+    except ValueError as exc:
+        print(f"evm-digest verify: {exc}", file=sys.stderr)
+        return 2
+    print(outcome.model_dump_json())
+    return outcome.exit_code
+
+
+def add_verify_arguments(parser: argparse.ArgumentParser) -> None:
+    """The `verify` options, for wiring into the main CLI; call verify_main(**vars(ns)) after."""
+    parser.add_argument("uri", help="s3://bucket/key or file:///path of an emitted object")
+    parser.add_argument("--sha256", default=None, help="expected payload SHA-256 (hex), out of band")
+    parser.add_argument("--endpoint-url", dest="endpoint_url", default=None, help="S3-compatible endpoint")
+    parser.add_argument("--region", default=None, help="AWS region (default: boto3's chain)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="evm-digest verify", description=__doc__.splitlines()[0])
+    add_verify_arguments(parser)
+    ns = parser.parse_args(argv)
+    return verify_main(ns.uri, ns.sha256, ns.endpoint_url, ns.region)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
