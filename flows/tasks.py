@@ -11,7 +11,7 @@ from prefect.client.schemas.objects import TaskRun
 from prefect.tasks import Task, exponential_backoff
 
 from blocks import DigestSink
-from evmdigest.emit import SinkConflict, SinkError
+from evmdigest.emit import SinkConflict, SinkError, digest_json, seal_key
 from evmdigest.gate import check_versions
 from evmdigest.models import Backend, Normalization, OpenMode
 from evmdigest.outcome import PublishedRecord
@@ -43,14 +43,14 @@ def _scan(runner: SeidbRunner, request: DigestRequest) -> ScanResult:
 
 @task(name="flatkv-digest", task_run_name="flatkv-digest", cache_policy=NO_CACHE)
 def flatkv_digest(runner: SeidbRunner, flatkv_dir: str, height: int) -> ScanResult:
-    return _scan(runner, DigestRequest(Backend.FLATKV, _path(flatkv_dir), height))
+    return _scan(runner, DigestRequest(Backend.FLATKV, Path(flatkv_dir).expanduser(), height))
 
 
 @task(name="memiavl-digest", task_run_name="memiavl-digest-{normalization}", cache_policy=NO_CACHE)
 def memiavl_digest(
     runner: SeidbRunner, memiavl_dir: str, height: int, normalization: Normalization, open_mode: OpenMode
 ) -> ScanResult:
-    request = DigestRequest(Backend.MEMIAVL, _path(memiavl_dir), height, normalization, open_mode)
+    request = DigestRequest(Backend.MEMIAVL, Path(memiavl_dir).expanduser(), height, normalization, open_mode)
     return _scan(runner, request)
 
 
@@ -96,13 +96,14 @@ def compare_emit(
         record=record,
         uri=result.uri,
         uncompressed_sha256=result.uncompressed_sha256,
-        seal_uri=sink.uri_for(key + ".seal.json"),
+        seal_uri=result.seal_uri,
     )
 
 
 def _already_sealed(
     sink_config: DigestSink, key: str, record: EndpointDigestRecord, conflict: SinkConflict
 ) -> PublishedRecord:
+    logger = get_run_logger()
     sink = sink_config.open()
     existing = EndpointDigestRecord.model_validate(sink.read_json(key))
     uri = sink.uri_for(key)
@@ -114,15 +115,19 @@ def _already_sealed(
             "The sealed object is not overwritten; find out which store changed before re-sealing elsewhere."
         )
     seal = conflict.existing_seal
-    get_run_logger().info("already sealed with the same verdict: %s", uri)
+    if seal is None:
+        # A crash between object and seal: seal it only if the stored bytes are exactly this verdict's
+        # record as we serialize it (complete_seal re-hashes the object and refuses anything else).
+        seal = sink.complete_seal(
+            key, uncompressed_sha256=digest_json(existing.model_dump(mode="json")).uncompressed_sha256
+        )
+        logger.warning("completed the missing seal of %s (same verdict as this run)", uri)
+    else:
+        logger.info("already sealed with the same verdict: %s", uri)
     return PublishedRecord(
         record=existing,
         uri=uri,
-        uncompressed_sha256=seal.uncompressed_sha256 if seal else "(seal missing: run `evm-digest verify`)",
-        seal_uri=sink.uri_for(key + ".seal.json") if seal else None,
+        uncompressed_sha256=seal.uncompressed_sha256,
+        seal_uri=sink.uri_for(seal_key(key)),
         already_sealed=True,
     )
-
-
-def _path(raw: str) -> Path:
-    return Path(raw).expanduser()

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -305,3 +307,23 @@ def test_invalid_parameters_are_refused_before_any_scan(
     assert state.is_failed()
     assert field in state.message
     assert not scan_log.exists()
+
+
+def test_a_missing_seal_is_completed_by_an_identical_rerun(
+    node: SimNode, sim_binary: Path, s3_bucket: S3Target
+) -> None:
+    """A crash between object and seal leaves an unsealed record; the next identical run seals it."""
+    sink = _sink(s3_bucket)
+    assert _run(node, sim_binary, sink).is_completed()
+    key = f"evm/endpoint-digest-{HEIGHT}-semantic.json.gz"
+    s3_bucket.client().delete_object(Bucket=s3_bucket.bucket, Key=key + ".seal.json")
+    verify = [sys.executable, "-m", "evmdigest.cli", "verify", f"s3://{s3_bucket.bucket}/{key}",
+              "--endpoint-url", s3_bucket.endpoint_url]  # fmt: skip
+    assert subprocess.run(verify, capture_output=True, check=False).returncode == 1  # missing seal
+
+    rerun = _run(node, sim_binary, sink)
+    assert rerun.is_completed(), rerun.message
+    assert key + ".seal.json" in _keys(s3_bucket)
+    checked = subprocess.run(verify, capture_output=True, text=True, check=False)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert json.loads(checked.stdout)["status"] == "ok"
