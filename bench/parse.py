@@ -16,7 +16,7 @@ from evmdigest.models import Generation
 from evmdigest.seidb import ReportParser, parse_report
 from evmdigest.seidb.render import render_json, render_text
 
-GOLDEN = Path(__file__).resolve().parents[2] / "shared" / "seidb-reports" / "evm_logical_digest_golden.json"
+GOLDEN = Path(__file__).resolve().parents[1] / "tests" / "data" / "seidb-reports" / "evm_logical_digest_golden.json"
 
 
 def _narration(lines: int) -> list[str]:

@@ -10,7 +10,8 @@ from typing import Any
 from evmdigest.models import DigestReport, Generation
 from evmdigest.seidb.render import header_lines, render_text
 
-GOLDEN = Path(__file__).resolve().parents[2] / "shared" / "seidb-reports" / "evm_logical_digest_golden.json"
+# A copy of ../shared/seidb-reports (see its SOURCE.md), kept in the repo so a clean clone can test.
+GOLDEN = Path(__file__).resolve().parent / "data" / "seidb-reports" / "evm_logical_digest_golden.json"
 
 
 @cache

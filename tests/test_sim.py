@@ -20,10 +20,10 @@ from evmdigest.models import Backend, DigestReport, Generation, Normalization
 from evmdigest.seidb import DigestRequest, ReportError, SeidbRunner, SeidbTimeout, parse_report
 from evmdigest.seidb.procs import RUN_TAG_ENV, pids_tagged
 from evmdigest.sim import write_node
+from tests.golden import GOLDEN
 from tests.plugins.sim import MakeNode, SimNode
 
 NAMES = ("account", "code", "storage", "misc")
-GOLDEN = Path(__file__).resolve().parents[2] / "shared" / "seidb-reports" / "evm_logical_digest_golden.json"
 MARKERS = {b"migration/migration-version", b"migration/migration-boundary"}
 
 
