@@ -7,6 +7,7 @@ Exit codes: 0 every normalization matches (or nothing to seal), 1 mismatch (reco
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -57,6 +58,9 @@ def _run_flow(
     node: str | None,
     timeout: float | None,
 ) -> int:
+    if not os.environ.get("PREFECT_API_URL"):
+        # The ephemeral server's telemetry races its own SQLite file and prints a harmless traceback.
+        os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     # Imported here: loading Prefect (and an ephemeral server when no API is configured) is slow.
     from flows.evm_logical_digest import evm_logical_digest
 
