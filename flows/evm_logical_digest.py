@@ -46,7 +46,7 @@ def _kill_scans(flow: Any, flow_run: FlowRun, state: State[Any]) -> None:
         print(f"evm-logical-digest: killed {len(killed)} seidb process(es) of cancelled run {flow_run.id}")
 
 
-def _slug(text: str) -> str:
+def node_slug(text: str) -> str:
     return re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-") or "node"
 
 
@@ -113,15 +113,20 @@ def evm_logical_digest(
     seidb_cli = resolve_seidb(seidb, seidb_path)
     sink_config = resolve_sink(sink, sink_url)
     node_label = node or os.uname().nodename
+    # Preflight: a missing binary or an unreachable sink must fail now, not after an hour of scanning.
+    runner = seidb_cli.runner(timeout=scan_timeout, run_tag=str(current_flow_run.id))
+    runner.resolve()
+    sealed_keys = sink_config.open().list_keys(prefix="endpoint-digest-")
     if height is None:
-        height = _discover(memiavl_dir, sink_config, normalizations)
+        height = newest_unsealed(
+            snapshot_heights(Path(memiavl_dir).expanduser()), sealed_pairs(sealed_keys), normalizations
+        )
         if height is None:
             return Completed(
                 message="nothing to seal", data=GateOutcome(height=None, node=node_label, nothing_to_seal=True)
             )
         logger.info("segment discovery: sealing snapshot height %s", height)
 
-    runner = seidb_cli.runner(timeout=scan_timeout, run_tag=str(current_flow_run.id))
     flatkv_future = flatkv_digest.submit(runner, flatkv_dir, height)
     memiavl_futures = {
         n: memiavl_digest.submit(runner, memiavl_dir, height, n, memiavl_open_mode) for n in normalizations
@@ -147,12 +152,6 @@ def evm_logical_digest(
     return Completed(message=f"all match at {height}: {', '.join(n.value for n in normalizations)}", data=outcome)
 
 
-def _discover(memiavl_dir: str, sink_config: DigestSink, normalizations: tuple[Normalization, ...]) -> int | None:
-    heights = snapshot_heights(Path(memiavl_dir).expanduser())
-    sealed = sealed_pairs(sink_config.open().list_keys())
-    return newest_unsealed(heights, sealed, normalizations)
-
-
 def _collect(
     flatkv_future: PrefectFuture[ScanResult], memiavl_futures: dict[Normalization, PrefectFuture[ScanResult]]
 ) -> tuple[ScanResult, dict[Normalization, ScanResult]]:
@@ -169,7 +168,7 @@ def _collect(
 
 
 def _publish_artifacts(outcome: GateOutcome, table: Any) -> None:
-    node = _slug(outcome.node or "node")
+    node = node_slug(outcome.node or "node")
     create_table_artifact(
         table=outcome.table,
         key=f"evm-digest-buckets-{node}",
@@ -194,7 +193,7 @@ def _emit_events(outcome: GateOutcome) -> None:
         record: PublishedRecord = item
         emit_event(
             event="evm.digest.match" if record.record.match else "evm.digest.mismatch",
-            resource={"prefect.resource.id": f"evm-digest.node.{_slug(node)}", "prefect.resource.name": node},
+            resource={"prefect.resource.id": f"evm-digest.node.{node_slug(node)}", "prefect.resource.name": node},
             payload={
                 "height": outcome.height,
                 "normalization": record.record.normalization.value,

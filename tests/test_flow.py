@@ -39,7 +39,7 @@ def _sink(target: S3Target) -> DigestSink:
     return DigestSink(url=target.url("evm"), endpoint_url=target.endpoint_url, region=target.region)
 
 
-def _run(sim_node: SimNode, sim_binary: Path, sink: DigestSink, **overrides: Any) -> Any:
+def _run(sim_node: SimNode, sim_binary: Path, sink: DigestSink | None, **overrides: Any) -> Any:
     params: dict[str, Any] = {
         "flatkv_dir": str(sim_node.flatkv_dir),
         "memiavl_dir": str(sim_node.memiavl_dir),
@@ -298,12 +298,15 @@ def test_artifacts_and_events_are_published(
         ({"flatkv_dir": "/nonexistent/flatkv"}, "flatkv_dir"),
         ({"height": 0}, "height"),
         ({"normalizations": ("bogus",)}, "normalizations"),
+        ({"sink_url": "ftp://bucket/prefix"}, "sink url"),
+        ({"seidb_path": "/nonexistent/seidb"}, "/nonexistent/seidb"),
     ],
 )
 def test_invalid_parameters_are_refused_before_any_scan(
     node: SimNode, sim_binary: Path, s3_bucket: S3Target, scan_log: Path, overrides: dict[str, Any], field: str
 ) -> None:
-    state = _run(node, sim_binary, _sink(s3_bucket), **overrides)
+    sink = None if "sink_url" in overrides else _sink(s3_bucket)
+    state = _run(node, sim_binary, sink, **overrides)
     assert state.is_failed()
     assert field in state.message
     assert not scan_log.exists()
@@ -327,3 +330,14 @@ def test_a_missing_seal_is_completed_by_an_identical_rerun(
     checked = subprocess.run(verify, capture_output=True, text=True, check=False)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert json.loads(checked.stdout)["status"] == "ok"
+
+
+def test_an_unreachable_sink_fails_before_any_scan(
+    node: SimNode, sim_binary: Path, s3_bucket: S3Target, scan_log: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    closed = DigestSink(url=s3_bucket.url("evm"), endpoint_url="http://127.0.0.1:9", region=s3_bucket.region)
+    state = _run(node, sim_binary, closed)
+    assert state.is_failed()
+    assert "127.0.0.1:9" in state.message or "connect" in state.message.lower()
+    assert not scan_log.exists()
