@@ -72,6 +72,7 @@ def test_deploy_creates_scheduled_segment_seal_and_unscheduled_adhoc(deployed: d
     assert {"seidb", "sink", "normalizations", "scan_timeout"} <= set(schema)
 
 
+@pytest.mark.browser
 def test_adhoc_run_through_the_api_publishes_and_renders_its_table(
     deployed: dict[str, Any], prefect_server: PrefectServer, make_node: MakeNode, sim_binary: Path
 ) -> None:
