@@ -135,6 +135,7 @@ def evm_logical_digest(
     assert_versions(height, [flatkv, *memiavl.values()])
 
     emit_futures = [compare_emit.submit(height, n, flatkv, memiavl[n], sink_config, node_label) for n in normalizations]
+    wait(emit_futures)  # every normalization settles (published or failed) before any error is raised
     published = [future.result() for future in emit_futures]
     table = bucket_table(flatkv.report, {n: scan.report for n, scan in memiavl.items()})
     scans = [
