@@ -18,16 +18,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from evmdigest.gate import VersionGateError, check_versions
 from evmdigest.models import Backend, DigestReport, Normalization
 from evmdigest.seidb import DigestRequest, ScanResult, SeidbError, SeidbRunner
+from tests.real_seidb.locate import ConfiguredBinaryMissing, locate_binary, read_node
 
-REPO = Path(__file__).resolve().parents[1]
 EXIT_UNAVAILABLE = 3
 SCAN_TIMEOUT_S = 7200.0
 
@@ -37,28 +37,13 @@ class Unavailable(Exception):
 
 
 def find_binary(explicit: str | None) -> Path:
-    configured = explicit or os.environ.get("EVMDIGEST_REAL_SEIDB")
-    if configured:
-        path = Path(configured)
-        if not (path.is_file() and os.access(path, os.X_OK)):
-            raise Unavailable(f"seidb {configured!r} is not an executable file")
-        return path
-    done = subprocess.run(
-        ["bash", str(REPO / "scripts" / "build-seidb"), "--print-path"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise Unavailable(f"scripts/build-seidb --print-path failed: {done.stderr.strip()}")
-    path = Path(done.stdout.strip())
-    if not (path.is_file() and os.access(path, os.X_OK)):
-        raise Unavailable(
-            f"the real seidb is not built ({path} does not exist): run scripts/build-seidb; its exit 3 means "
-            "the Go module proxy refuses github.com/sei-protocol/sei-chain (issue 5, blocked upstream)"
-        )
-    return path
+    try:
+        found = locate_binary(explicit)
+    except ConfiguredBinaryMissing as exc:
+        raise Unavailable(str(exc)) from exc
+    if isinstance(found, str):
+        raise Unavailable(found)
+    return found
 
 
 def find_node(explicit: str | None) -> tuple[Path, int]:
@@ -67,15 +52,10 @@ def find_node(explicit: str | None) -> tuple[Path, int]:
         raw = str(Path(os.environ["EVMDIGEST_REAL_FIXTURES"]) / "clean")
     if raw is None:
         raise Unavailable("no fixture node: pass NODE_DIR or set EVMDIGEST_REAL_BENCH_NODE / EVMDIGEST_REAL_FIXTURES")
-    node = Path(raw)
-    missing = [p for p in ("flatkv", "memiavl") if not (node / p).is_dir()]
-    missing += [] if (node / "height.txt").is_file() else ["height.txt"]
-    if missing:
-        raise Unavailable(f"fixture node {node} lacks {', '.join(missing)} (layout: tests/real_seidb/conftest.py)")
-    height = (node / "height.txt").read_text().strip()
-    if not height.isdigit():
-        raise Unavailable(f"{node / 'height.txt'} holds {height!r}, not a height")
-    return node, int(height)
+    node = read_node(Path(raw))
+    if isinstance(node, str):
+        raise Unavailable(f"fixture node {raw}: {node} (layout: tests/real_seidb/conftest.py)")
+    return node.root, node.height
 
 
 def requests(node: Path, height: int) -> list[DigestRequest]:
@@ -87,10 +67,8 @@ def requests(node: Path, height: int) -> list[DigestRequest]:
 
 
 def checked(result: ScanResult) -> DigestReport:
-    report = result.report
-    if report.version != result.request.height:
-        raise SeidbError(f"{result.request.label} opened version {report.version}, requested {result.request.height}")
-    return report
+    check_versions(result.request.height, {result.request.label: result.report})
+    return result.report
 
 
 def big_enough(result: ScanResult, min_rows: int) -> None:
@@ -156,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     except Unavailable as exc:
         print(f"bench/real_seidb: cannot run: {exc}", file=sys.stderr)
         return EXIT_UNAVAILABLE
-    except SeidbError as exc:
+    except (SeidbError, VersionGateError) as exc:
         print(f"bench/real_seidb: scan failed: {exc}", file=sys.stderr)
         return 1
 

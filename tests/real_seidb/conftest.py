@@ -21,72 +21,27 @@ Stores: `$EVMDIGEST_REAL_FIXTURES`, written by the planned fixture generator (to
 from __future__ import annotations
 
 import os
-import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-BUILD_SCRIPT = REPO / "scripts" / "build-seidb"
-BINARY_ENV = "EVMDIGEST_REAL_SEIDB"
+from tests.real_seidb.locate import ConfiguredBinaryMissing, RealNode, locate_binary, read_node
+
 FIXTURES_ENV = "EVMDIGEST_REAL_FIXTURES"
 VARIANTS = ("clean", "storage-slot", "missing-key", "nonce")
 EXPECTED_MISMATCH = {"clean": [], "storage-slot": ["storage"], "missing-key": ["storage"], "nonce": ["account"]}
-NOT_BUILT = (
-    "scripts/build-seidb exits 3 (BLOCKED upstream) while the Go module proxy refuses "
-    "github.com/sei-protocol/sei-chain (403 'This module version is not available'; issue 5); "
-    "build it with scripts/build-seidb or set EVMDIGEST_REAL_SEIDB to a real seidb"
-)
-
-
-@dataclass(frozen=True)
-class RealNode:
-    name: str
-    root: Path
-    flatkv_dir: Path
-    memiavl_dir: Path
-    height: int
-
-
-def _built_binary_path() -> Path:
-    try:
-        done = subprocess.run(
-            ["bash", str(BUILD_SCRIPT), "--print-path"], capture_output=True, text=True, timeout=60, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        pytest.skip(f"real seidb: cannot ask {BUILD_SCRIPT.relative_to(REPO)} --print-path where it lives: {exc}")
-    if done.returncode != 0 or not done.stdout.strip():
-        pytest.skip(f"real seidb: scripts/build-seidb --print-path failed ({done.returncode}): {done.stderr.strip()}")
-    return Path(done.stdout.strip())
 
 
 @pytest.fixture(scope="session")
 def real_seidb() -> Path:
     """The real seidb binary, or a skip that says exactly why there is none."""
-    configured = os.environ.get(BINARY_ENV)
-    if configured:
-        path = Path(configured)
-        if not (path.is_file() and os.access(path, os.X_OK)):
-            pytest.fail(f"{BINARY_ENV}={configured!r} is not an executable file")
-        return path
-    path = _built_binary_path()
-    if not (path.is_file() and os.access(path, os.X_OK)):
-        rel = path.relative_to(REPO) if path.is_relative_to(REPO) else path
-        pytest.skip(f"real seidb binary not built: {rel} does not exist. {NOT_BUILT}")
-    return path
-
-
-def _node(root: Path, name: str) -> RealNode | str:
-    node = root / name
-    missing = [part for part in ("flatkv", "memiavl") if not (node / part).is_dir()]
-    missing += [] if (node / "height.txt").is_file() else ["height.txt"]
-    if missing:
-        return f"{name}/ lacks {', '.join(missing)}"
-    raw = (node / "height.txt").read_text().strip()
-    if not raw.isdigit() or int(raw) < 1:
-        return f"{name}/height.txt holds {raw!r}, not a height >= 1"
-    return RealNode(name, node, node / "flatkv", node / "memiavl", int(raw))
+    try:
+        found = locate_binary()
+    except ConfiguredBinaryMissing as exc:
+        pytest.fail(str(exc))
+    if isinstance(found, str):
+        pytest.skip(found)
+    return found
 
 
 @pytest.fixture(scope="session")
@@ -104,7 +59,7 @@ def real_nodes(real_seidb: Path) -> dict[str, RealNode]:
     nodes: dict[str, RealNode] = {}
     problems: list[str] = []
     for name in VARIANTS:
-        found = _node(root, name)
+        found = read_node(root / name)
         if isinstance(found, str):
             problems.append(found)
         else:

@@ -23,7 +23,8 @@ from evmdigest.emit.verify import verify_object
 from evmdigest.models import Backend, DigestReport, Generation, Normalization
 from evmdigest.segments import snapshot_heights
 from evmdigest.seidb import DigestRequest, ReportError, SeidbRunner, build_argv, parse_report
-from tests.real_seidb.conftest import EXPECTED_MISMATCH, RealNode
+from tests.real_seidb.conftest import EXPECTED_MISMATCH
+from tests.real_seidb.locate import RealNode
 
 pytestmark = pytest.mark.real_seidb
 
