@@ -13,39 +13,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-import httpx
+from tests.plugins.server import start_prefect_server, stop_prefect_server
 
 BIN = Path(sys.executable).parent
-
-
-def _start_server(home: Path) -> tuple[subprocess.Popen[bytes], str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
-    process = subprocess.Popen(
-        [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}/api"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return process, url
-        except httpx.HTTPError:
-            time.sleep(0.5)
-    process.kill()
-    raise SystemExit("prefect server did not become healthy within 120 s")
 
 
 def _bench(work: Path, scan_seconds: float, runs: int, rows: int) -> None:
@@ -122,15 +99,15 @@ def main() -> None:
         work = Path(tmp)
         server = None
         if not os.environ.get("PREFECT_API_URL"):
-            server, url = _start_server(work / "prefect-home")
-            os.environ["PREFECT_API_URL"] = url
-            print(f"started prefect server at {url}")
+            (work / "prefect-home").mkdir()
+            server = start_prefect_server(work / "prefect-home")
+            os.environ["PREFECT_API_URL"] = server.api_url
+            print(f"started prefect server at {server.api_url}")
         try:
             _bench(work, args.scan_seconds, args.runs, args.rows)
         finally:
             if server is not None:
-                os.killpg(server.pid, 15)
-                server.wait(timeout=30)
+                stop_prefect_server(server)
 
 
 if __name__ == "__main__":

@@ -85,9 +85,8 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
-@pytest.fixture(scope="session")
-def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectServer]:
-    home = tmp_path_factory.mktemp("prefect-home")
+def start_prefect_server(home: Path, *, timeout: float = 120) -> PrefectServer:
+    """`prefect server start` on a free loopback port with its own PREFECT_HOME, once /api/health answers."""
     port = free_port()
     # The UI calls the API at PREFECT_UI_API_URL; off port 4200 it must be told where that is.
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
@@ -96,25 +95,37 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prefect
         PREFECT_UI_API_URL=f"http://127.0.0.1:{port}/api",
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
     )
-    log = (home / "server.log").open("wb")
-    process = subprocess.Popen(
-        [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
+    log_path = home / "server.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
     server = PrefectServer(home, port, process)
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + timeout
     while True:
         try:
             if httpx.get(f"{server.api_url}/health", timeout=2).status_code == 200:
-                break
+                return server
         except httpx.HTTPError:
             pass
         if process.poll() is not None or time.monotonic() > deadline:
             _stop(process)
-            pytest.fail(f"prefect server did not become healthy:\n{(home / 'server.log').read_text()[-3000:]}")
+            raise RuntimeError(f"prefect server did not become healthy:\n{log_path.read_text()[-3000:]}")
         time.sleep(0.5)
-    yield server
+
+
+def stop_prefect_server(server: PrefectServer) -> None:
     for child in server.children:
         _stop(child)
-    _stop(process)
-    log.close()
+    _stop(server.process)
+
+
+@pytest.fixture(scope="session")
+def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectServer]:
+    try:
+        server = start_prefect_server(tmp_path_factory.mktemp("prefect-home"))
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    yield server
+    stop_prefect_server(server)
