@@ -14,7 +14,7 @@ import json
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 
@@ -63,6 +63,19 @@ def validate_key(key: object, *, allow_seal: bool = False) -> str:
     if not allow_seal and key.endswith(SEAL_SUFFIX):
         raise ValueError(f"key {key!r} ends with {SEAL_SUFFIX!r}, reserved for seals; {fix}")
     return key
+
+
+class _Hashes(Protocol):
+    """What a fresh emission and a re-read object both know: the two SHA-256s and two sizes."""
+
+    @property
+    def uncompressed_sha256(self) -> str: ...
+    @property
+    def uncompressed_bytes(self) -> int: ...
+    @property
+    def compressed_sha256(self) -> str: ...
+    @property
+    def compressed_bytes(self) -> int: ...
 
 
 class Sink(ABC):
@@ -127,6 +140,17 @@ class Sink(ABC):
         """Emit whatever `write_fn(f)` writes into the binary file `f` (the uncompressed payload)."""
         return self._emit(validate_key(key), write_fn, sealed=True)
 
+    def _result(self, key: str, hashes: _Hashes, store_checksum: StoreChecksum | None) -> EmitResult:
+        return EmitResult(
+            uri=self.uri_for(key),
+            key=key,
+            uncompressed_sha256=hashes.uncompressed_sha256,
+            uncompressed_bytes=hashes.uncompressed_bytes,
+            compressed_bytes=hashes.compressed_bytes,
+            compressed_sha256=hashes.compressed_sha256,
+            store_checksum=store_checksum,
+        )
+
     def _emit(self, key: str, write_fn: WriteFn, *, sealed: bool) -> EmitResult:
         if self._exists(key):
             raise self._conflict(key, "an object already exists at this key; it was not overwritten")
@@ -165,15 +189,7 @@ class Sink(ABC):
         except SinkError as err:
             log.warning("emission of %s failed: %s", self.uri_for(key), err)
             raise
-        result = EmitResult(
-            uri=self.uri_for(key),
-            key=key,
-            uncompressed_sha256=raw.uncompressed_sha256,
-            uncompressed_bytes=raw.uncompressed_bytes,
-            compressed_bytes=raw.compressed_bytes,
-            compressed_sha256=raw.compressed_sha256,
-            store_checksum=store_checksum,
-        )
+        result = self._result(key, raw, store_checksum)
         if not sealed:
             return result
         seal = Seal.from_result(result)
@@ -281,15 +297,7 @@ class Sink(ABC):
                 f"the unsealed object holds sha256 {digest.uncompressed_sha256}, not the expected "
                 f"{uncompressed_sha256}; it was not sealed",
             )
-        result = EmitResult(
-            uri=self.uri_for(key),
-            key=key,
-            uncompressed_sha256=digest.uncompressed_sha256,
-            uncompressed_bytes=digest.uncompressed_bytes,
-            compressed_bytes=digest.compressed_bytes,
-            compressed_sha256=digest.compressed_sha256,
-            store_checksum=self._store_checksum(key),
-        )
+        result = self._result(key, digest, self._store_checksum(key))
         seal = Seal.from_result(result, resealed=True)
         self._emit(seal_key(key), json_writer(seal.model_dump(mode="json")), sealed=False)
         return seal
