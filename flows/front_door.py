@@ -27,6 +27,12 @@ DEMO_HEIGHT = 213200000
 def main(args: argparse.Namespace) -> int:
     if args.command == "demo":
         return _demo(args)
+    if args.sink is None and (args.endpoint_url or args.region):
+        print(
+            "evm-digest run: --endpoint-url/--region configure an S3 sink; add --sink s3://bucket/prefix",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
     return _run_flow(
         flatkv_dir=args.flatkv_dir,
         memiavl_dir=args.memiavl_dir,
@@ -155,5 +161,6 @@ def _simulator() -> str:
     beside = Path(sys.executable).parent / "seidb-sim"
     found = str(beside) if beside.exists() else shutil.which("seidb-sim")
     if found is None:
-        raise SystemExit("evm-digest demo: seidb-sim is not installed; run `make venv` first")
+        print("evm-digest demo: seidb-sim is not installed; run `make venv` first", file=sys.stderr)
+        raise SystemExit(EXIT_ERROR)
     return found

@@ -106,3 +106,9 @@ def test_demo_runs_on_embedded_defaults(prefect_api: str, tmp_path: Path) -> Non
     assert "semantic   MATCH" in done.stdout
     again = _cli("demo", "--dir", str(tmp_path / "demo"), "--rows", "500", env=_env(prefect_api))
     assert again.returncode == 0 and "already sealed" in again.stdout
+
+
+def test_s3_options_without_a_sink_are_refused_with_exit_2(tmp_path: Path) -> None:
+    done = _cli("run", "--flatkv-dir", str(tmp_path), "--memiavl-dir", str(tmp_path), "--endpoint-url", "http://x")
+    assert done.returncode == 2
+    assert "--sink s3://" in done.stderr
