@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from evmdigest.emit.verify import add_verify_arguments, verify_main
 from evmdigest.records import record_json_schema_text
 from evmdigest.seidb import ReportError, parse_report
 
@@ -33,8 +34,6 @@ def _cmd_parse(args: argparse.Namespace) -> int:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    from evmdigest.emit.verify import verify_main
-
     return verify_main(args.uri, args.sha256, args.endpoint_url, args.region)
 
 
@@ -59,10 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_parse)
 
     v = sub.add_parser("verify", help="re-hash a published object and compare it with its seal")
-    v.add_argument("uri", help="s3://bucket/key or file:///path of a published .json.gz object")
-    v.add_argument("--sha256", help="expected uncompressed SHA-256 (instead of the companion seal)")
-    v.add_argument("--endpoint-url", help="S3-compatible endpoint (MinIO, R2, moto); default: boto3's")
-    v.add_argument("--region", help="AWS region; default: boto3's")
+    add_verify_arguments(v)
     v.set_defaults(func=_cmd_verify)
 
     s = sub.add_parser("schema", help="print the JSON Schema of EndpointDigestRecord")

@@ -9,7 +9,6 @@ Run standalone as `python -m evmdigest.emit.verify URI [--sha256 HEX] …`.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
 from typing import Literal
@@ -22,10 +21,10 @@ from evmdigest.emit.seal import Seal, seal_key
 from evmdigest.emit.sink import Sink, validate_key
 from evmdigest.emit.stream import GzipFormatError, ObjectDigest
 from evmdigest.emit.url import open_sink
+from evmdigest.models import HEX64
 
 Status = Literal["ok", "mismatch", "missing_seal", "unreachable"]
 EXIT_CODES: dict[str, int] = {"ok": 0, "mismatch": 1, "missing_seal": 1, "unreachable": 2}
-_HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
 
 
 class VerifyOutcome(BaseModel):
@@ -85,7 +84,7 @@ def verify_object(
     uri: str, *, sha256: str | None = None, endpoint_url: str | None = None, region: str | None = None
 ) -> VerifyOutcome:
     """Re-hash the object at `uri` and compare with its seal and/or `sha256` (hex)."""
-    if sha256 is not None and not _HEX64.match(sha256):
+    if sha256 is not None and not HEX64.match(sha256):
         raise ValueError(f"--sha256 {sha256!r} is not 64 hex characters; pass the payload's SHA-256 in hex")
     expected = sha256.lower() if sha256 else None
     try:

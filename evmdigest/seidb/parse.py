@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from evmdigest.digest import final_digest
-from evmdigest.models import BUCKETS, BucketDigest, DigestReport, Generation, ZeroCensus
+from evmdigest.models import BUCKETS, HEX64, BucketDigest, DigestReport, Generation, ZeroCensus
 from evmdigest.seidb.errors import ReportError
 
 REPORT_HEADER = "EVM logical digest report"
@@ -28,7 +28,6 @@ _BUCKET_LINE = re.compile(r"^(account|code|storage|misc|legacy)\s+count=(\S*)\s+
 _BUCKET_START = re.compile(r"^(account|code|storage|misc|legacy)\s+count=")
 _FINAL_LINE = re.compile(r"^FINAL_DIGEST\s+(\S+)\s+count=(\S*)\s+digest=(\S*)\s*$")
 _MARKER_LINE = re.compile(r"^flatkv_marker_adjustment: omitted (\S+) from (misc|legacy) bucket in final result$")
-_HEX64 = re.compile(r"^[0-9A-Fa-f]{64}$")
 _CENSUS_FIELDS = frozenset(ZeroCensus.model_fields)
 _JSON_REPORT_KEYS = frozenset({"final", "requested_height", "account"})
 
@@ -44,7 +43,7 @@ def _bucket(field: str, count: Any, digest: Any, line_no: int | None) -> BucketD
         count = _int_field(f"{field}.count", count, line_no)
     if not isinstance(count, int) or isinstance(count, bool) or count < 0:
         raise ReportError(f"{field}.count", f"expected a non-negative integer, got {count!r}", line_no=line_no)
-    if not isinstance(digest, str) or not _HEX64.match(digest):
+    if not isinstance(digest, str) or not HEX64.match(digest):
         raise ReportError(f"{field}.digest", f"expected 64 hex characters, got {digest!r}", line_no=line_no)
     return BucketDigest(count=count, digest=digest)
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from evmdigest.models import Generation
+from evmdigest.models import HEX64, Generation
 from evmdigest.sim.fixture import DIVERGE_BUCKET, MARKER_ROWS, make_fixture
 from evmdigest.sim.scan import ScanRequest, run_scan
 from evmdigest.sim.store import GENERATION_ENV, SimError, open_flatkv, open_memiavl
@@ -49,7 +49,6 @@ Flags:
 """
 _JSON_HELP_LINE = "      --json                           print one JSON report object on stdout; narration to stderr\n"
 _NEEDS_ARG = re.compile(r"^argument (?:(-\w)/)?(--[\w-]+): expected one argument$")
-_HEX64 = re.compile(r"^[0-9A-Fa-f]{64}$")
 
 
 class _CobraParser(argparse.ArgumentParser):
@@ -109,7 +108,7 @@ def _request(ns: argparse.Namespace) -> ScanRequest:
         raise SimError(f'unsupported memiavl normalization "{ns.memiavl_normalization}" (want semantic|translator)')
     if ns.memiavl_open_mode not in ("snapshot", "replay"):
         raise SimError(f'unsupported memiavl open mode "{ns.memiavl_open_mode}" (want snapshot|replay)')
-    if ns.find_hash and not _HEX64.match(ns.find_hash):
+    if ns.find_hash and not HEX64.match(ns.find_hash):
         raise SimError(f"--find-hash must be a 32-byte hex entry hash, got {ns.find_hash!r}")
     memiavl = ns.backend == "memiavl"
     return ScanRequest(

@@ -16,8 +16,9 @@ from typing import Any
 
 from evmdigest.digest import BucketAccumulator, EvmDigest, entry_hash
 from evmdigest.models import BUCKETS, Generation
+from evmdigest.segments import snapshot_dir_name
 from evmdigest.sim.rows import BUCKET_CODE, ZERO32, account_value, evm_key, pack_row
-from evmdigest.sim.store import CONFIG_NAME, ROWS_NAME, snapshot_name, write_config
+from evmdigest.sim.store import CONFIG_NAME, ROWS_NAME, write_config
 
 DIVERGE_BUCKET = {"storage": "storage", "account": "account", "code": "code", "misc": "misc", "missing-key": "storage"}
 MARKER_ROWS = {
@@ -111,7 +112,7 @@ def make_fixture(
     flatkv_dir, memiavl_dir = root / "flatkv", root / "memiavl"
     if flatkv_dir.exists() or memiavl_dir.exists():
         raise ValueError(f"{root} already holds a node (flatkv/ or memiavl/ exists)")
-    snapshot_dir = memiavl_dir / snapshot_name(height)
+    snapshot_dir = memiavl_dir / snapshot_dir_name(height)
     snapshot_dir.mkdir(parents=True)
     flatkv_dir.mkdir(parents=True)
     faults: dict[str, Any] = {"slow": slow} if slow else {}
@@ -170,11 +171,11 @@ def make_fixture(
     write_config(snapshot_dir / CONFIG_NAME, {"kind": "memiavl-snapshot", "height": height, **common})
     for extra in heights:
         if extra != height:
-            extra_dir = memiavl_dir / snapshot_name(extra)
+            extra_dir = memiavl_dir / snapshot_dir_name(extra)
             extra_dir.mkdir()
             _link_or_copy(snapshot_dir / ROWS_NAME, extra_dir / ROWS_NAME)
             write_config(extra_dir / CONFIG_NAME, {"kind": "memiavl-snapshot", "height": extra, **common})
-    (memiavl_dir / "current").symlink_to(snapshot_name(heights[-1]))
+    (memiavl_dir / "current").symlink_to(snapshot_dir_name(heights[-1]))
     # the tip of the node is at least its newest snapshot
     write_config(flatkv_dir / CONFIG_NAME, {"kind": "flatkv", "latest_height": heights[-1], **common})
     return {
@@ -207,7 +208,7 @@ def write_node(
     """
     root = Path(os.path.abspath(root))
     flatkv_dir, memiavl_dir = root / "flatkv", root / "memiavl"
-    snapshot_dir = memiavl_dir / snapshot_name(height)
+    snapshot_dir = memiavl_dir / snapshot_dir_name(height)
     materialized = list(rows)
     for store_dir, store_rows in ((snapshot_dir, materialized), (flatkv_dir, flatkv_rows)):
         store_dir.mkdir(parents=True)
@@ -217,5 +218,5 @@ def write_node(
     common = {"generation": generation, "faults": {}}
     write_config(snapshot_dir / CONFIG_NAME, {"kind": "memiavl-snapshot", "height": height, **common})
     write_config(flatkv_dir / CONFIG_NAME, {"kind": "flatkv", "latest_height": height, **common})
-    (memiavl_dir / "current").symlink_to(snapshot_name(height))
+    (memiavl_dir / "current").symlink_to(snapshot_dir_name(height))
     return flatkv_dir, memiavl_dir

@@ -18,18 +18,17 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from evmdigest.models import BUCKETS
+from evmdigest.segments import SNAPSHOT_DIR, snapshot_dir_name
 
 CONFIG_NAME = "sim-store.json"
 ROWS_NAME = "rows.bin"
 GENERATION_ENV = "SEIDB_SIM_GENERATION"
 SCAN_LOG_ENV = "SEIDB_SIM_SCAN_LOG"
-SNAPSHOT_RE = re.compile(r"^snapshot-(\d{20})$")
 GARBAGE_KINDS = ("noise", "truncated", "corrupt")
 FAULT_KEYS = frozenset({"clamp_version", "exit_error", "hang", "garbage", "slow", "translator_diverge"})
 
@@ -40,10 +39,6 @@ class SimError(Exception):
     def __init__(self, message: str, *, usage: bool = False) -> None:
         super().__init__(message)
         self.usage = usage  # cobra adds a usage hint for flag errors only
-
-
-def snapshot_name(height: int) -> str:
-    return f"snapshot-{height:020d}"
 
 
 def write_config(path: Path, config: dict[str, Any]) -> None:
@@ -147,11 +142,11 @@ def open_memiavl(root: Path, height: int) -> OpenedStore:
         raise SimError(f"open memiavl store: {root}: no such directory")
     if height == 0:
         current = root / "current"
-        match = SNAPSHOT_RE.match(Path(os.readlink(current)).name if current.is_symlink() else "")
+        match = SNAPSHOT_DIR.match(Path(os.readlink(current)).name if current.is_symlink() else "")
         if match is None or not current.is_dir():
             raise SimError(f"snapshot not found for height 0 under {root} (no valid `current` link)")
         return _opened("memiavl", current.resolve(), int(match.group(1)))
-    snapshot = root / snapshot_name(height)
+    snapshot = root / snapshot_dir_name(height)
     if not snapshot.is_dir():
         raise SimError(f"snapshot not found for height {height} under {root}")
     return _opened("memiavl", snapshot, height)

@@ -21,8 +21,9 @@ from typing import Any, Protocol
 
 import pytest
 
+from evmdigest.segments import snapshot_dir_name
 from evmdigest.sim.fixture import make_fixture
-from evmdigest.sim.store import read_config, snapshot_name, write_config
+from evmdigest.sim.store import read_config, write_config
 
 SIDES = ("flatkv", "memiavl")
 
@@ -44,7 +45,7 @@ class SimNode:
         if side != "memiavl":
             raise ValueError(f"side must be flatkv, memiavl or both, got {side!r}")
         if height is not None:
-            return [self.memiavl_dir / snapshot_name(height)]
+            return [self.memiavl_dir / snapshot_dir_name(height)]
         return sorted(p for p in self.memiavl_dir.iterdir() if p.name.startswith("snapshot-") and not p.is_symlink())
 
     def set_faults(self, side: str, *, height: int | None = None, **faults: Any) -> None:
