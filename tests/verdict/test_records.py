@@ -21,7 +21,7 @@ SEED_FIELDS = {
     "height", "normalization", "flatkv_digest", "memiavl_digest", "per_bucket", "match", "axes_proved",
     "generated_at",
 }  # fmt: skip
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _report(case: str) -> DigestReport:
