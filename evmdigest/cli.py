@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from evmdigest.emit.verify import add_verify_arguments, verify_main
-from evmdigest.records import record_json_schema_text
 from evmdigest.seidb import ReportError, parse_report
+from evmdigest.verdict.records import record_json_schema_text
 
 
 def _cmd_parse(args: argparse.Namespace) -> int:

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 
 from evmdigest.models import BUCKETS, DigestReport, Generation, Normalization
-from evmdigest.outcome import PublishedRecord
+from evmdigest.verdict.outcome import PublishedRecord
 
 
 def bucket_table(flatkv: DigestReport, memiavl: Mapping[Normalization, DigestReport]) -> pd.DataFrame:

@@ -19,11 +19,11 @@ from pydantic import Field
 
 from blocks import DigestSink, SeidbCli
 from evmdigest.models import Normalization, OpenMode
-from evmdigest.outcome import GateOutcome, PublishedRecord, ScanTiming
 from evmdigest.segments import newest_unsealed, sealed_pairs, snapshot_heights
 from evmdigest.seidb import ScanResult
 from evmdigest.seidb.procs import kill_run
 from evmdigest.tables import bucket_table, verdict_markdown
+from evmdigest.verdict.outcome import GateOutcome, PublishedRecord, ScanTiming
 from flows.tasks import assert_versions, compare_emit, flatkv_digest, memiavl_digest
 
 DEFAULT_SINK_ENV = "EVMDIGEST_SINK"

@@ -18,7 +18,7 @@ import pandas as pd
 
 from blocks import DigestSink
 from evmdigest.models import Normalization, OpenMode
-from evmdigest.outcome import GateOutcome
+from evmdigest.verdict.outcome import GateOutcome
 
 EXIT_MATCH, EXIT_MISMATCH, EXIT_ERROR = 0, 1, 2
 DEMO_HEIGHT = 213200000

@@ -23,8 +23,8 @@ from prefect.client.schemas.filters import (
 
 from blocks import DigestSink
 from evmdigest.models import Normalization
-from evmdigest.outcome import GateOutcome
 from evmdigest.seidb.procs import RUN_TAG_ENV, pids_tagged
+from evmdigest.verdict.outcome import GateOutcome
 from flows.evm_logical_digest import evm_logical_digest
 from tests.plugins.prefect_api import read_events
 from tests.plugins.s3 import Fault, FaultProxy, S3Target

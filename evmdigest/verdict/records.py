@@ -12,8 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from evmdigest.gate import check_versions
 from evmdigest.models import BUCKETS, Backend, DigestReport, Generation, Normalization
+from evmdigest.verdict.gate import check_versions
 
 SCHEMA_VERSION = 1
 BUCKET_AXES: dict[str, tuple[str, ...]] = {
