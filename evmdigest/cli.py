@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from evmdigest.emit.verify import add_verify_arguments, verify_main
+from evmdigest.emit.verify import verify_object
 from evmdigest.seidb import ReportError, parse_report
 from evmdigest.verdict.records import record_json_schema_text
 
@@ -34,7 +34,14 @@ def _cmd_parse(args: argparse.Namespace) -> int:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    return verify_main(args.uri, args.sha256, args.endpoint_url, args.region)
+    """Print the JSON outcome on stdout and return its exit code (2 also for a malformed --sha256)."""
+    try:
+        outcome = verify_object(args.uri, sha256=args.sha256, endpoint_url=args.endpoint_url, region=args.region)
+    except ValueError as exc:
+        print(f"evm-digest verify: {exc}", file=sys.stderr)
+        return 2
+    print(outcome.model_dump_json())
+    return outcome.exit_code
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
@@ -58,7 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_parse)
 
     v = sub.add_parser("verify", help="re-hash a published object and compare it with its seal")
-    add_verify_arguments(v)
+    v.add_argument("uri", help="s3://bucket/key or file:///path of an emitted object")
+    v.add_argument("--sha256", default=None, help="expected payload SHA-256 (hex), out of band")
+    v.add_argument("--endpoint-url", dest="endpoint_url", default=None, help="S3-compatible endpoint")
+    v.add_argument("--region", default=None, help="AWS region (default: boto3's chain)")
     v.set_defaults(func=_cmd_verify)
 
     s = sub.add_parser("schema", help="print the JSON Schema of EndpointDigestRecord")
