@@ -1,7 +1,7 @@
-"""`evm-digest`: the front door for people and scripts.
+"""`evm-digest`: the front door for people and scripts. All argument parsing lives here.
 
-parse / verify / schema are pure core. run / demo need Prefect, so they are imported from `flows`
-only when invoked: the core never imports Prefect at import time.
+parse / verify / schema are pure core. run / demo build a typed request (evmdigest.request) and hand
+it to `flows.front_door`, imported only when invoked: the core never imports Prefect at import time.
 """
 
 from __future__ import annotations
@@ -11,8 +11,11 @@ import importlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
 
 from evmdigest.emit.verify import verify_object
+from evmdigest.models import Normalization, OpenMode
+from evmdigest.request import DIVERGE_CHOICES, DemoRequest, RequestError, RunRequest
 from evmdigest.seidb import ReportError, parse_report
 from evmdigest.verdict.records import record_json_schema_text
 
@@ -49,11 +52,42 @@ def _cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
-def _delegate_to_flows(args: argparse.Namespace) -> int:
-    # Prefect is imported here, on demand, so `parse` and `verify` stay fast and server-free.
-    front_door = importlib.import_module("flows.front_door")
-    code: int = front_door.main(args)
+def _flags(parser: argparse.ArgumentParser) -> dict[str, str]:
+    """Request field (= argparse dest) -> the flag that sets it, so errors name what the user typed."""
+    return {a.dest: max(a.option_strings, key=len) for a in parser._actions if a.option_strings}
+
+
+def _given(args: argparse.Namespace, fields: Sequence[str]) -> dict[str, object]:
+    # Only what was given: the request's own defaults are the one place defaults live.
+    return {name: getattr(args, name) for name in fields if getattr(args, name, None) is not None}
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    values = _given(args, list(RunRequest.model_fields))
+    if "normalizations" in values:  # a repeated --normalization is harmless on the command line
+        values["normalizations"] = tuple(dict.fromkeys(args.normalizations))
+    try:
+        request = RunRequest.create(**values)
+    except RequestError as exc:
+        print(f"evm-digest run: {exc.render(_flags(args.parser))}", file=sys.stderr)
+        return 2
+    code: int = _front_door().run(request)
     return code
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    try:
+        request = DemoRequest.create(**_given(args, list(DemoRequest.model_fields)))
+    except RequestError as exc:
+        print(f"evm-digest demo: {exc.render(_flags(args.parser))}", file=sys.stderr)
+        return 2
+    code: int = _front_door().demo(request)
+    return code
+
+
+def _front_door() -> ModuleType:
+    # Prefect is imported here, on demand, so `parse` and `verify` stay fast and server-free.
+    return importlib.import_module("flows.front_door")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,40 +108,60 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("schema", help="print the JSON Schema of EndpointDigestRecord")
     s.set_defaults(func=_cmd_schema)
 
-    add_flow_commands(sub)
+    _add_run(sub)
+    _add_demo(sub)
     return parser
 
 
-def add_flow_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+# Flags store into the RunRequest/DemoRequest field of the same name (dest), which is how a
+# RequestError about a field is shown as the flag.
+def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     r = sub.add_parser("run", help="run the evm-logical-digest gate flow once and print the verdict")
     r.add_argument("--height", type=int, help="segment boundary height; omit to seal the newest unsealed snapshot")
     r.add_argument("--flatkv-dir", required=True, type=Path)
     r.add_argument("--memiavl-dir", required=True, type=Path)
     r.add_argument(
         "--normalization",
+        dest="normalizations",
         action="append",
-        choices=["semantic", "translator"],
+        choices=[n.value for n in Normalization],
         help="memiavl decoder; repeat for several (default: both)",
     )
-    r.add_argument("--memiavl-open-mode", choices=["snapshot", "replay"], default="snapshot")
-    r.add_argument("--seidb", help="seidb binary (default: $EVMDIGEST_SEIDB or `seidb` on PATH)")
-    r.add_argument("--sink", help="s3://bucket/prefix or file:///dir (default: file://./out)")
+    r.add_argument(
+        "--memiavl-open-mode", dest="open_mode", choices=[m.value for m in OpenMode], default=OpenMode.SNAPSHOT.value
+    )
+    r.add_argument(
+        "--seidb",
+        dest="seidb_path",
+        metavar="SEIDB",
+        help="seidb binary (default: $EVMDIGEST_SEIDB or `seidb` on PATH)",
+    )
+    r.add_argument(
+        "--sink", dest="sink_url", metavar="SINK", help="s3://bucket/prefix or file:///dir (default: file://./out)"
+    )
     r.add_argument("--endpoint-url", help="S3-compatible endpoint for the sink")
     r.add_argument("--region", help="AWS region for the sink")
     r.add_argument("--node", help="node label for records, events and artifacts")
     r.add_argument("--timeout", type=float, help="per-scan timeout in seconds")
-    r.set_defaults(func=_delegate_to_flows)
+    r.set_defaults(func=_cmd_run, parser=r)
 
+
+def _add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     d = sub.add_parser("demo", help="make a simulated node, seal it into a local folder, print the verdict")
     d.add_argument("--dir", type=Path, default=Path("demo-node"), help="where the fixture node is written")
     d.add_argument("--height", type=int, help="default 213200000 (simulated); with --seidb: newest unsealed")
     d.add_argument("--rows", type=int, default=20000)
-    d.add_argument("--diverge", choices=["storage", "account", "code", "misc", "missing-key"])
-    d.add_argument("--seidb", help="use this real seidb against --flatkv-dir/--memiavl-dir instead of the simulator")
+    d.add_argument("--diverge", choices=DIVERGE_CHOICES)
+    d.add_argument(
+        "--seidb",
+        dest="seidb_path",
+        metavar="SEIDB",
+        help="use this real seidb against --flatkv-dir/--memiavl-dir instead of the simulator",
+    )
     d.add_argument("--flatkv-dir", type=Path, help="with --seidb: the FlatKV dir")
     d.add_argument("--memiavl-dir", type=Path, help="with --seidb: the memiavl root")
-    d.add_argument("--sink", default=None, help="default: file://<dir>/sealed")
-    d.set_defaults(func=_delegate_to_flows)
+    d.add_argument("--sink", dest="sink_url", metavar="SINK", default=None, help="default: file://<dir>/sealed")
+    d.set_defaults(func=_cmd_demo, parser=d)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,4 +1,7 @@
-"""Segment boundaries: memIAVL snapshot heights, record keys, and which boundary to seal next."""
+"""Segment boundaries: memIAVL snapshot heights, record keys, and which boundary to seal next.
+
+The record key layout lives here only: `endpoint-digest-<height>-<normalization>.json.gz`.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,10 @@ from pathlib import Path
 from evmdigest.models import Normalization
 
 SNAPSHOT_DIR = re.compile(r"^snapshot-(\d{20})$")
-RECORD_KEY = re.compile(r"^endpoint-digest-(\d+)-(semantic|translator)\.json\.gz$")
+RECORD_KEY_PREFIX = "endpoint-digest-"
+RECORD_KEY = re.compile(
+    rf"^{re.escape(RECORD_KEY_PREFIX)}(\d+)-({'|'.join(re.escape(n.value) for n in Normalization)})\.json\.gz$"
+)
 
 
 def snapshot_dir_name(height: int) -> str:
@@ -29,7 +35,7 @@ def snapshot_heights(memiavl_dir: Path) -> list[int]:
 
 
 def record_key(height: int, normalization: Normalization) -> str:
-    return f"endpoint-digest-{height}-{normalization.value}.json.gz"
+    return f"{RECORD_KEY_PREFIX}{height}-{normalization.value}.json.gz"
 
 
 def sealed_pairs(keys: Iterable[str]) -> set[tuple[int, Normalization]]:
