@@ -1,5 +1,8 @@
 """The gate flow on a real Prefect API (prefect_test_harness), seidb-sim as real subprocesses, and
-S3 as moto's server over HTTP on loopback."""
+S3 as moto's server over HTTP on loopback.
+
+Over 300 lines on purpose: one scenario per test over shared helpers, each a full flow run.
+"""
 
 from __future__ import annotations
 
