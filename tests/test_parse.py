@@ -8,9 +8,8 @@ import pytest
 
 from evmdigest.models import BUCKETS, DigestReport, Generation
 from evmdigest.seidb import ReportError, parse_report
-from evmdigest.seidb.boundary import boundary_from_normalization
 from evmdigest.seidb.render import render_json, render_text
-from tests.golden import golden_json_line, golden_reports, with_narration
+from tests.golden import as_printed, golden_json_line, golden_reports, with_narration
 
 CASES = sorted(golden_reports())
 TEXT_GENERATIONS = [Generation.LEGACY, Generation.MISC]
@@ -42,22 +41,10 @@ def test_golden_json_parses_with_every_field(case: str) -> None:
     assert list(report.marker_adjustments) == raw["marker_adjustments"]
 
 
-def _as_printed(report: DigestReport) -> DigestReport:
-    """The golden file replaced the normalization text; a composite text report carries its boundary there."""
-    boundary = report.migration_boundary
-    if boundary is None:
-        return report
-    text = (
-        f"flatkv rows plus memiavl rows not migrated by boundary={boundary.boundary_text()} "
-        f"version_known=false migration_version=0 memiavl_version={boundary.memiavl_version}"
-    )
-    return report.model_copy(update={"normalization": text, "migration_boundary": boundary_from_normalization(text)})
-
-
 @pytest.mark.parametrize("generation", TEXT_GENERATIONS, ids=lambda g: g.value)
 @pytest.mark.parametrize("case", CASES)
 def test_golden_round_trips_through_text_generation(case: str, generation: Generation) -> None:
-    from_json = _as_printed(parse_report(golden_json_line(case)))
+    from_json = as_printed(parse_report(golden_json_line(case)))
     text = with_narration(from_json, generation, banner_version=from_json.version + 7)
     from_text = parse_report(text)
     assert from_text.generation is generation
