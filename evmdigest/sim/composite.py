@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import time
 
-from evmdigest.sim.digester import MARKER_KEYS, Digester, emit_report
+from evmdigest.sim.digester import MARKER_KEYS, Digester, emit_report, noise
 from evmdigest.sim.leaves import Decoder
 from evmdigest.sim.memiavl import MemiavlView, open_replay, open_snapshot
 from evmdigest.sim.migration import EVM_MODULE, read_state
 from evmdigest.sim.narrate import COMPOSITE_SCAN, header
 from evmdigest.sim.rows import ZERO32, flatkv_value
-from evmdigest.sim.scan import EVM, ScanRequest, open_flatkv_for, out_for, reported_version
+from evmdigest.sim.scan import EVM, ScanRequest, open_flatkv_for, out_for, reported_version, start_faults
 from evmdigest.sim.seilog import Logs
 from evmdigest.sim.store import SimError
 
@@ -47,11 +47,15 @@ def run_composite(request: ScanRequest, logs: Logs) -> int:
         )
         config = flatkv.config
         out = out_for(request, config)
+        if config.faults.garbage == "noise":
+            out.stdout(noise())
+            return 0
         db_dir = f"flatkv={request.flatkv_dir} memiavl={request.memiavl_dir}"
         version = reported_version(config, flatkv.version)
         fields = header("composite", "migrate_evm", db_dir, source, normalization, request.height, version)
         out.banner(fields)
         out.say(COMPOSITE_SCAN)
+        start_faults(out, config)
         started, digester = time.time(), Digester(out, request.find_hash)
         decoder = Decoder(caller="digest")
         every, seen = config.progress_every, 0

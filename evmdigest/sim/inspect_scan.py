@@ -18,7 +18,7 @@ from evmdigest.sim.leaves import STORAGE, Decoder
 from evmdigest.sim.memiavl import open_snapshot
 from evmdigest.sim.narrate import FLATKV_NORMALIZATION, FLATKV_SOURCE, MEMIAVL_TEXTS, Out
 from evmdigest.sim.rows import block_height
-from evmdigest.sim.scan import EVM, ScanRequest, open_flatkv_for, out_for
+from evmdigest.sim.scan import EVM, ScanRequest, open_flatkv_for, out_for, start_faults
 from evmdigest.sim.seilog import Logs
 from evmdigest.sim.store import SimError, StoreConfig
 
@@ -137,6 +137,7 @@ def _inspect_flatkv(request: ScanRequest, inspect: InspectRequest, logs: Logs) -
     try:
         config = view.config
         out = out_for(request, config)
+        start_faults(out, config)
         accumulator, seen = Accumulator(inspect, out), 0
         details = inspect.details and inspect.list
         heights, state = config.row_heights, config.state_height
@@ -164,6 +165,7 @@ def _inspect_memiavl(request: ScanRequest, inspect: InspectRequest) -> int:
         raise SimError(f"--details storage memiavl requires --key-offset >= {len(EVM)}")
     view = open_snapshot(request.db_dir, request.height)
     out = out_for(request, view.config)
+    start_faults(out, view.config)
     accumulator, leaves = Accumulator(inspect, out), 0
     decoder = Decoder(translator=translator, accounts=translator or inspect.bucket == "account", caller="inspect")
     progress = "  ...memiavl inspect " + ("" if translator or storage_details else "mode=semantic ")

@@ -65,7 +65,8 @@ def reported_version(config: StoreConfig, version: int) -> int:
     return version if clamp is None else clamp
 
 
-def _start(out: Out, config: StoreConfig) -> None:
+def start_faults(out: Out, config: StoreConfig) -> None:
+    """The exit_error and hang faults, once the store is open (and the banner printed)."""
     if config.faults.exit_error is not None:
         raise SimError(config.faults.exit_error)
     if config.faults.hang:
@@ -91,7 +92,7 @@ def run_flatkv(request: ScanRequest, logs: Logs) -> int:
         )
         out.banner(fields)
         out.say(FLATKV_SCAN)
-        _start(out, config)
+        start_faults(out, config)
         started, digester = time.time(), Digester(out, request.find_hash)
         every, add, seen = config.progress_every, digester.add, 0
         pacer = Pacer(config.faults.slow, int(config.raw.get("rows") or 1))
@@ -140,7 +141,7 @@ def run_memiavl(request: ScanRequest, logs: Logs) -> int:
     out.banner(fields)
     out.say(scan_line)
     out.say(note)
-    _start(out, config)
+    start_faults(out, config)
     started, digester = time.time(), Digester(out, request.find_hash)
     decoder = Decoder(translator=translator)
     divergence = Divergence.of(config) if translator else None
