@@ -108,3 +108,34 @@ def test_sim_prints_what_the_real_binary_printed(sim_binary: Path, fixtures: Pat
 
 def test_every_recorded_run_is_replayed() -> None:
     assert len(RUNS) == 28 and all((REAL / f"{stem}.stdout").exists() for stem in RUNS)
+
+
+def test_seilog_follows_sei_log_output(sim_binary: Path, fixtures: Path, tmp_path: Path) -> None:
+    cwd = fixtures / "clean"
+    argv = [str(sim_binary), "evm-logical-digest", "--backend", "flatkv", "-d", "flatkv", "--height", str(REAL_HEIGHT)]
+    messages = [
+        "FlatKV LoadVersionReadOnly",
+        "FlatKV readonly base opened",
+        "FlatKV readonly store opened",
+        "FlatKV LoadVersionReadOnly complete",
+        "FlatKV store closed",
+        "FlatKV store closed",
+    ]
+    default = run(argv, cwd=cwd)
+    assert re.findall(r'^time=\S+ level=INFO msg="([^"]+)"', default.stdout, re.M) == messages
+    assert "Found 1 WALs" in default.stderr and "time=" not in default.stderr  # pebble's chatter: always stderr
+    log_file = tmp_path / "seilog.txt"
+    to_file = run(argv, cwd=cwd, env={"SEI_LOG_OUTPUT": str(log_file)})
+    assert "time=" not in to_file.stdout + to_file.stderr and log_file.read_text().count("\n") == 6
+    quiet = run(argv, cwd=cwd, env={"SEI_LOG_LEVEL": "error"})
+    assert "time=" not in quiet.stdout and parse_report(quiet.stdout) == parse_report(default.stdout)
+
+
+def test_translator_replay_clamps_too(sim_binary: Path, fixtures: Path) -> None:
+    argv = [str(sim_binary), "evm-logical-digest", "--backend", "memiavl", "-d", "memiavl", "--height"]
+    argv += [str(REAL_HEIGHT + 5), "--memiavl-open-mode", "replay", "--memiavl-normalization", "translator"]
+    done = run(argv, cwd=fixtures / "clean", env={"SEI_LOG_OUTPUT": "stderr"})
+    report = parse_report(done.stdout)
+    assert (done.returncode, report.mode, report.version) == (0, "translator-replay", REAL_HEIGHT + 1)
+    assert "  finalize backend=memiavl mode=translator-replay account=37 code=6 storage=227 misc=30" in done.stdout
+    assert 'msg="finished replay and caught up to target version"' in done.stderr
