@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 HEX64 = re.compile(r"^[0-9A-Fa-f]{64}$")
 
@@ -110,7 +110,7 @@ class DigestReport(BaseModel):
     final: BucketDigest
     marker_adjustments: tuple[str, ...] = ()
     zero_census: ZeroCensus | None = None
-    migration_boundary: str | None = None
+    migration_boundary: MigrationBoundary | None = Field(None, description="composite reports only")
 
     def bucket(self, name: str) -> BucketDigest:
         """Look a bucket up by any of its names (`legacy` and `misc` are the same bucket)."""
@@ -120,3 +120,123 @@ class DigestReport(BaseModel):
             raise KeyError(f"unknown bucket {name!r}; expected one of {', '.join(BUCKET_NAMES)}, final")
         value: BucketDigest = getattr(self, name)
         return value
+
+
+HEX = re.compile(r"^(?:[0-9A-Fa-f]{2})*$")
+"""Even-length hex, possibly empty (keys, values and prefixes as seidb prints them)."""
+
+
+class MigrationStatus(StrEnum):
+    """sei-db's MigrationStatus as its String() prints it."""
+
+    NOT_STARTED = "not_started"
+    IN_PROGRESS = "in_progress"
+    COMPLETE = "complete"
+
+
+class MigrationBoundary(BaseModel):
+    """A composite report's migration boundary, with the fields seidb prints beside it.
+
+    `version_known`, `migration_version` and `memiavl_version` come from the `normalization:` text;
+    the golden JSON replaces that text, so they may be unknown (None) there.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    status: MigrationStatus
+    module: str | None = None
+    key: str | None = Field(None, description="raw memIAVL key of the last migrated leaf, lowercase hex")
+    version_known: bool | None = None
+    migration_version: int | None = Field(None, ge=0)
+    memiavl_version: int | None = Field(None, ge=0)
+
+    @model_validator(mode="after")
+    def _shape(self) -> MigrationBoundary:
+        in_progress = self.status is MigrationStatus.IN_PROGRESS
+        if in_progress != (self.module is not None and self.key is not None):
+            raise ValueError(f"status {self.status.value} {'needs' if in_progress else 'takes no'} module and key")
+        if self.key is not None and (not HEX.match(self.key) or self.key != self.key.lower()):
+            raise ValueError(f"key must be lowercase even-length hex, got {self.key!r}")
+        return self
+
+    def boundary_text(self) -> str:
+        """The boundary as sei-db's MigrationBoundary.String() prints it."""
+        if self.status is MigrationStatus.IN_PROGRESS:
+            return f"MigrationBoundary{{status={self.status.value}, module={self.module}, key={self.key}}}"
+        return f"MigrationBoundary{{status={self.status.value}}}"
+
+
+DigestReport.model_rebuild()
+
+
+def _upper_hex(value: str) -> str:
+    if not HEX.match(value):
+        raise ValueError(f"expected even-length hex, got {value!r}")
+    return value.upper()
+
+
+def _lower_hex(value: str) -> str:
+    if not HEX.match(value):
+        raise ValueError(f"expected even-length hex, got {value!r}")
+    return value.lower()
+
+
+UpperHex = Annotated[str, AfterValidator(_upper_hex)]
+LowerHex = Annotated[str, AfterValidator(_lower_hex)]
+InspectForm = Literal["text", "json"]
+
+
+class InspectEntry(BaseModel):
+    """One `--list` pair: the logical value (uppercase hex) and the `--details` metadata, if printed."""
+
+    model_config = ConfigDict(frozen=True)
+
+    logical: UpperHex
+    meta: str | None = None
+
+
+class _InspectCommon(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    form: InspectForm
+    backend: Backend | None = Field(None, description="JSON form only; the text form does not say")
+    mode: str | None = None
+    requested_height: int | None = Field(None, ge=0, description="JSON form only")
+    version: int = Field(ge=0)
+    bucket: Literal["account", "code", "storage", "misc"]
+    key_offset: int = Field(ge=0)
+    key_prefix: UpperHex = Field(description="relative to key_offset; uppercase hex as printed (%X)")
+    matched: int = Field(ge=0)
+    total_leaves: int | None = Field(None, ge=0, description="memIAVL text only: `memiavl inspect total leaves`")
+
+
+class InspectShards(_InspectCommon):
+    """`--inspect-bucket B --shard-next-bytes N`: per-shard XOR accumulators. Shard names are lowercase hex."""
+
+    kind: Literal["shards"] = "shards"
+    shard_next_bytes: int | None = Field(None, ge=0, description="JSON form only")
+    shards: dict[LowerHex, BucketDigest]
+
+
+class InspectList(_InspectCommon):
+    """`--inspect-bucket B --list`: key (uppercase hex physical key) -> logical value. Compare as maps:
+    memIAVL prints its accounts in map order, so line order differs between backends."""
+
+    kind: Literal["list"] = "list"
+    listed: int = Field(ge=0)
+    list_limit: int = Field(description="<= 0 means unlimited")
+    entries: dict[UpperHex, InspectEntry]
+
+
+InspectReport = InspectShards | InspectList
+
+
+class FoundHash(BaseModel):
+    """A `--find-hash` hit: `FOUND-HASH bucket=.. keyhex=.. logicalhex=.. rawhex=..` (rawhex may be empty)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    bucket: Literal["account", "code", "storage", "misc", "legacy"]
+    key: UpperHex
+    logical: UpperHex
+    raw: UpperHex

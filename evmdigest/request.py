@@ -15,7 +15,7 @@ from typing import Annotated, Any, Self
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from evmdigest.models import Normalization, OpenMode
-from evmdigest.sim.fixture import DIVERGE_BUCKET
+from evmdigest.sim.generate import DIVERGE_BUCKET
 
 Height = Annotated[int | None, Field(ge=1)]
 """A segment boundary height; None seals the newest memiavl snapshot not yet sealed."""

@@ -13,7 +13,7 @@ import pytest
 from evmdigest.models import Generation
 from evmdigest.seidb import parse_report
 from evmdigest.seidb.render import render_text
-from tests.golden import golden_json_line, golden_reports
+from tests.golden import as_printed, golden_json_line, golden_reports
 from tests.plugins.sim import MakeNode
 
 EVM_DIGEST = str(Path(sys.executable).parent / "evm-digest")
@@ -29,7 +29,7 @@ def _cli(*args: str, stdin: str | None = None, env: dict[str, str] | None = None
 @pytest.mark.parametrize("form", ["json", "legacy", "misc"])
 def test_parse_handles_every_shared_report_in_every_form(form: str, tmp_path: Path) -> None:
     for case in sorted(golden_reports()):
-        expected = parse_report(golden_json_line(case))
+        expected = as_printed(parse_report(golden_json_line(case)))
         text = golden_json_line(case) if form == "json" else render_text(expected, Generation(form))
         path = tmp_path / f"{case.replace('/', '_')}.{form}"
         path.write_text("  progress backend=x input_physical_rows=1\n" + text)

@@ -25,6 +25,7 @@ from evmdigest.models import (
     ZeroCensus,
     fourth_bucket_name,
 )
+from evmdigest.seidb.boundary import boundary_from_json, boundary_from_normalization
 from evmdigest.seidb.errors import ReportError
 from evmdigest.seidb.textform import BANNER_HEADER, CENSUS_HEADER, HEADER_KEYS, INT_KEYS, REPORT_HEADER, final_label
 
@@ -203,6 +204,10 @@ class ReportParser:
             census = ZeroCensus(**self._census)
         buckets = {name: self._buckets[name][0] for name in BUCKETS[:3]}
         buckets["misc"] = self._buckets[fourth][0]
+        boundary = None
+        if self._text["backend"] == "composite":
+            boundary = boundary_from_normalization(str(self._text.get("normalization", "")))
+            _require_boundary(boundary)
         return _checked(
             dict(
                 generation=generation,
@@ -211,7 +216,17 @@ class ReportParser:
                 final=final,
                 marker_adjustments=tuple(marker for marker, _ in self._markers),
                 zero_census=census,
+                migration_boundary=boundary,
             )
+        )
+
+
+def _require_boundary(boundary: object, line_no: int | None = None) -> None:
+    if boundary is None:
+        raise ReportError(
+            "migration_boundary",
+            "a composite report must name its boundary (normalization `boundary=MigrationBoundary{...}`)",
+            line_no=line_no,
         )
 
 
@@ -229,7 +244,7 @@ def _report_from_json(obj: dict[str, Any], line_no: int) -> DigestReport:
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise ReportError(key, f"expected a non-negative integer, got {value!r}", line_no=line_no)
         fields[key] = value
-    for key in ("backend", "mode", "db_dir", "source", "normalization", "migration_boundary"):
+    for key in ("backend", "mode", "db_dir", "source", "normalization"):
         value = obj.get(key)
         if value not in (None, "") and not isinstance(value, str):
             raise ReportError(key, f"expected a string, got {value!r}", line_no=line_no)
@@ -244,6 +259,9 @@ def _report_from_json(obj: dict[str, Any], line_no: int) -> DigestReport:
     if not isinstance(markers, list) or not all(isinstance(m, str) for m in markers):
         raise ReportError("marker_adjustments", f"expected a list of strings, got {markers!r}", line_no=line_no)
     fields["marker_adjustments"] = tuple(markers)
+    if obj.get("backend") == "composite":
+        fields["migration_boundary"] = boundary_from_json(obj, line_no=line_no)
+        _require_boundary(fields["migration_boundary"], line_no)
     census = obj.get("zero_census")
     if census is not None:
         try:

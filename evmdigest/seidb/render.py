@@ -76,7 +76,7 @@ def json_object(report: DigestReport) -> dict[str, Any]:
     if report.zero_census is not None:
         obj["zero_census"] = report.zero_census.model_dump()
     if report.migration_boundary is not None:
-        obj["migration_boundary"] = report.migration_boundary
+        obj["migration_boundary"] = report.migration_boundary.boundary_text()
     for name in (*BUCKETS, "final"):
         bucket = report.bucket(name)
         obj[name] = {"count": bucket.count, "digest": bucket.digest}

@@ -1,24 +1,28 @@
-"""`seidb-sim`: the seidb `evm-logical-digest` CLI over fixture nodes, plus `make-fixture`.
+"""`seidb-sim`: the seidb `evm-logical-digest` command over fixture nodes, plus `make-fixture`.
 
-Flag errors look like cobra's (`Error: unknown flag: --json`, exit 1) because the pipeline tells
-seidb generations apart by exactly those symptoms.
+Errors end like the real binary's: exit 1, the error text on stdout (seidb's main prints it), and
+`Error: <text>` followed by cobra's whole usage text on stderr. Go installs no signal handlers, so
+SIGINT/SIGTERM/SIGPIPE end the process without cleanup (a FlatKV clone stays behind), here as there.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import re
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
 
-from evmdigest.models import HEX64, Generation
-from evmdigest.sim.fixture import DIVERGE_BUCKET, MARKER_ROWS, make_fixture
-from evmdigest.sim.scan import ScanRequest, run_scan
-from evmdigest.sim.store import GENERATION_ENV, SimError, open_flatkv, open_memiavl
+from evmdigest.models import Generation
+from evmdigest.sim.composite import run_composite
+from evmdigest.sim.fixture_cli import fixture_main
+from evmdigest.sim.flags import Flags, parse_flags
+from evmdigest.sim.goutil import hex_decode
+from evmdigest.sim.inspect_scan import InspectRequest, run_inspect
+from evmdigest.sim.scan import ScanRequest, run_flatkv, run_memiavl
+from evmdigest.sim.seilog import Logs
+from evmdigest.sim.store import CONFIG_NAME, GENERATION_ENV, SimError, read_config
+from evmdigest.sim.usage import help_text, usage
 
 TOP_HELP = """seidb-sim simulates the seidb tool over fixture nodes written by `make-fixture`.
 
@@ -26,167 +30,145 @@ Usage:
   seidb-sim [command]
 
 Available Commands:
-  evm-logical-digest  Compute logical digests of EVM state (FlatKV or memIAVL)
+  evm-logical-digest  Compute logical digests of EVM state (FlatKV, memIAVL or composite)
   make-fixture        Write a deterministic fixture node (FlatKV dir + memIAVL root)
 
 Use "seidb-sim [command] --help" for more information about a command.
 """
-
-_DIGEST_HELP = """Compute order-independent logical digests of the EVM state of a FlatKV store or a memIAVL
-snapshot, per bucket (account, code, storage, misc) and as one final digest.
-
-Usage:
-  seidb evm-logical-digest [flags]
-
-Flags:
-      --backend string                 flatkv | memiavl
-  -d, --db-dir string                  FlatKV dir or memIAVL root
-      --find-hash string               print FOUND-HASH lines for entries with this 32-byte entry hash
-  -h, --help                           help for evm-logical-digest
-      --height int                     version to open (0 = tip / current snapshot)
-{json_line}      --memiavl-normalization string   semantic | independent | translator (default "semantic")
-      --memiavl-open-mode string       snapshot | replay (default "snapshot")
-"""
-_JSON_HELP_LINE = "      --json                           print one JSON report object on stdout; narration to stderr\n"
-_NEEDS_ARG = re.compile(r"^argument (?:(-\w)/)?(--[\w-]+): expected one argument$")
+NORMALIZATIONS = {"": "semantic", "semantic": "semantic", "independent": "semantic", "translator": "translator"}
 
 
-class _CobraParser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        match = _NEEDS_ARG.match(message)
-        raise SimError(f"flag needs an argument: {match.group(2)}" if match else message, usage=True)
-
-
-def _binary_generation() -> Generation:
-    raw = os.environ.get(GENERATION_ENV) or Generation.JSON.value
+def _env_generation() -> Generation | None:
+    raw = os.environ.get(GENERATION_ENV)
+    if not raw:
+        return None
     try:
         return Generation(raw)
     except ValueError:
-        raise SimError(f"{GENERATION_ENV}={raw!r}: expected legacy, misc or json") from None
+        raise SimError(f"{GENERATION_ENV}={raw!r}: expected legacy, misc or json", usage=False) from None
 
 
-def _digest_parser(json_flag: bool) -> _CobraParser:
-    parser = _CobraParser(prog="seidb evm-logical-digest", add_help=False, allow_abbrev=False)
-    parser.add_argument("--backend", default="")
-    parser.add_argument("-d", "--db-dir", default="")
-    parser.add_argument("--height", default="0")
-    parser.add_argument("--memiavl-normalization", default="semantic")
-    parser.add_argument("--memiavl-open-mode", default="snapshot")
-    parser.add_argument("--find-hash", default="")
-    if json_flag:  # older generations have no --json: cobra rejects it as an unknown flag
-        parser.add_argument("--json", action="store_true")
-    return parser
+def _store_generation(argv: Sequence[str]) -> Generation:
+    """Which build this run plays: the env (a property of the binary) or else the store's config."""
+    from_env = _env_generation()
+    if from_env is not None:
+        return from_env
+    flags = parse_flags([arg for arg in argv if arg.split("=")[0] != "--json"], json_flag=False)
+    backend, height = flags.string("backend"), flags.int("height")
+    if backend == "memiavl":
+        root = Path(flags.string("db-dir"))
+        # the snapshot asked for, else any snapshot of the root: all of a node's stores play one build
+        wanted = root / ("current" if height == 0 else f"snapshot-{height:020d}")
+        candidates = [wanted, *sorted(root.glob("snapshot-*"))] if root.is_dir() else [wanted]
+    else:
+        candidates = [Path(flags.string("flatkv-dir") if backend == "composite" else flags.string("db-dir"))]
+    for store in candidates:
+        if (store / CONFIG_NAME).is_file():
+            try:
+                raw = read_config(store).get("generation")
+            except SimError:
+                continue
+            if raw in {g.value for g in Generation}:
+                return Generation(raw)
+    return Generation.JSON
 
 
-def _reject_extras(extras: list[str]) -> None:
-    for extra in extras:
-        if extra.startswith("--"):
-            raise SimError(f"unknown flag: {extra.split('=', 1)[0]}", usage=True)
-        if extra.startswith("-") and len(extra) > 1:
-            raise SimError(f"unknown shorthand flag: '{extra[1]}' in {extra}", usage=True)
-        raise SimError(f'unknown command "{extra}" for "seidb evm-logical-digest"', usage=True)
-
-
-def _request(ns: argparse.Namespace) -> ScanRequest:
-    try:
-        height = int(ns.height, 10)
-    except ValueError:
-        go_error = f'strconv.ParseInt: parsing "{ns.height}": invalid syntax'
-        raise SimError(f'invalid argument "{ns.height}" for "--height" flag: {go_error}', usage=True) from None
-    if height < 0:
-        raise SimError(f"--height must be >= 0 (0 means current), got {height}")
-    if ns.backend == "composite":
-        raise SimError("seidb-sim does not simulate --backend composite (use flatkv or memiavl)")
-    if ns.backend not in ("flatkv", "memiavl"):
-        raise SimError(f'unsupported backend "{ns.backend}" (want flatkv, memiavl or composite)')
-    if not ns.db_dir:
-        raise SimError("--db-dir (-d) is required")
-    normalization = {"semantic": "semantic", "independent": "semantic", "translator": "translator"}.get(
-        ns.memiavl_normalization
-    )
-    if normalization is None:
-        raise SimError(f'unsupported memiavl normalization "{ns.memiavl_normalization}" (want semantic|translator)')
-    if ns.memiavl_open_mode not in ("snapshot", "replay"):
-        raise SimError(f'unsupported memiavl open mode "{ns.memiavl_open_mode}" (want snapshot|replay)')
-    if ns.find_hash and not HEX64.match(ns.find_hash):
-        raise SimError(f"--find-hash must be a 32-byte hex entry hash, got {ns.find_hash!r}")
-    memiavl = ns.backend == "memiavl"
-    return ScanRequest(
-        backend=ns.backend,
-        db_dir=ns.db_dir,
-        height=height,
-        normalization=normalization if memiavl else None,
-        open_mode=ns.memiavl_open_mode if memiavl else "snapshot",
-        json_output=bool(getattr(ns, "json", False)),
-        find_hash=bytes.fromhex(ns.find_hash) if ns.find_hash else None,
-    )
-
-
-def digest_main(argv: Sequence[str]) -> int:
-    json_flag = _binary_generation() is Generation.JSON
-    if "-h" in argv or "--help" in argv:
-        sys.stdout.write(_DIGEST_HELP.format(json_line=_JSON_HELP_LINE if json_flag else ""))
-        return 0
-    ns, extras = _digest_parser(json_flag).parse_known_args(list(argv))
-    _reject_extras(extras)
-    request = _request(ns)
-    db_dir = Path(request.db_dir)
-    store = open_flatkv(db_dir, request.height) if request.backend == "flatkv" else open_memiavl(db_dir, request.height)
-    if request.json_output and store.generation != Generation.JSON.value:
-        raise SimError("unknown flag: --json", usage=True)  # this store plays an older seidb build
-    return run_scan(store, request)
-
-
-def fixture_main(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(prog="seidb-sim make-fixture", description="Write a deterministic fixture node.")
-    parser.add_argument("dir", type=Path)
-    parser.add_argument("--height", type=int, required=True, help="segment-boundary height of the main snapshot")
-    parser.add_argument("--rows", type=int, required=True, help="logical rows (memiavl side)")
-    parser.add_argument("--diverge", choices=sorted(DIVERGE_BUCKET), help="make the FlatKV side differ by one row")
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--extra-snapshots", default="", help="comma-separated heights of more snapshot dirs")
-    parser.add_argument("--migration-marker", choices=[*MARKER_ROWS, "none"], default="none")
-    parser.add_argument("--generation", choices=[g.value for g in Generation], default=Generation.JSON.value)
-    parser.add_argument("--slow", type=float, default=0.0, help="seconds each scan takes (faults.slow)")
-    ns = parser.parse_args(list(argv))
-    try:
-        extras = [int(part) for part in ns.extra_snapshots.split(",") if part.strip()]
-        summary = make_fixture(
-            ns.dir,
-            height=ns.height,
-            rows=ns.rows,
-            diverge=ns.diverge,
-            seed=ns.seed,
-            extra_snapshots=extras,
-            migration_marker=ns.migration_marker,
-            generation=ns.generation,
-            slow=ns.slow,
+def _requests(flags: Flags) -> tuple[ScanRequest, InspectRequest | None]:
+    backend, db_dir = flags.string("backend"), flags.string("db-dir")
+    if db_dir == "" and backend != "composite":
+        raise SimError("must provide --db-dir")
+    find_hash = None
+    inspect = None
+    if flags.string("inspect-bucket"):
+        try:
+            prefix = hex_decode(flags.string("key-prefix"))
+        except ValueError as exc:
+            raise SimError(f"decode --key-prefix: {exc}") from None
+        inspect = InspectRequest(
+            bucket=flags.string("inspect-bucket"),
+            key_offset=flags.int("key-offset"),
+            key_prefix=prefix,
+            shard_next_bytes=flags.int("shard-next-bytes"),
+            list=flags.bool("list"),
+            list_limit=flags.int("list-limit"),
+            details=flags.bool("details"),
         )
-    except ValueError as exc:
-        raise SimError(f"make-fixture: {exc}") from None
-    sys.stdout.write(json.dumps(summary, indent=2) + "\n")
-    return 0
+    elif flags.string("find-hash"):
+        try:
+            find_hash = hex_decode(flags.string("find-hash"))
+        except ValueError as exc:
+            raise SimError(f"decode --find-hash: {exc}") from None
+        if len(find_hash) != 32:
+            raise SimError(f"--find-hash must be 32 bytes, got {len(find_hash)}")
+    request = ScanRequest(
+        backend=backend,
+        db_dir=db_dir,
+        height=flags.int("height"),
+        normalization=NORMALIZATIONS.get(flags.string("memiavl-normalization"), flags.string("memiavl-normalization")),
+        open_mode=flags.string("memiavl-open-mode"),
+        json_output=flags.bool("json"),
+        find_hash=find_hash,
+        flatkv_dir=flags.string("flatkv-dir"),
+        memiavl_dir=flags.string("memiavl-dir"),
+    )
+    return request, inspect
+
+
+def _check_memiavl(request: ScanRequest, logs: Logs) -> None:
+    if request.open_mode not in ("", "snapshot", "replay"):
+        raise SimError(f'unknown --memiavl-open-mode "{request.open_mode}" (want snapshot|replay)')
+    if request.normalization not in ("semantic", "translator"):
+        if request.open_mode == "replay":  # seidb opens (and replays) the DB before it looks at this flag
+            from evmdigest.sim.memiavl import open_replay
+
+            open_replay(request.db_dir, request.height, logs)
+        raise SimError(
+            f'unknown --memiavl-normalization "{request.normalization}" (want semantic|independent|translator)'
+        )
+
+
+def digest_main(argv: Sequence[str], json_flag: bool) -> int:
+    flags = parse_flags(list(argv), json_flag=json_flag)
+    if flags.bool("help"):
+        sys.stdout.write(help_text(json_flag))
+        return 0
+    request, inspect = _requests(flags)
+    logs = Logs()
+    if inspect is not None:
+        return run_inspect(request, inspect, logs)
+    if request.backend == "flatkv":
+        return run_flatkv(request, logs)
+    if request.backend == "memiavl":
+        _check_memiavl(request, logs)
+        return run_memiavl(request, logs)
+    if request.backend == "composite":
+        return run_composite(request, logs)
+    raise SimError(f'unknown --backend "{request.backend}" (want flatkv|memiavl|composite)')
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    for signum in (signal.SIGINT, signal.SIGPIPE):
+        signal.signal(signum, signal.SIG_DFL)  # like Go: no handler, the process just ends
     args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help", "help"):
+        sys.stdout.write(TOP_HELP)
+        return 0
+    command, rest = args[0], args[1:]
+    if command not in ("evm-logical-digest", "make-fixture"):
+        message = f'unknown command "{command}" for "seidb"'
+        sys.stdout.write(f"{message}\n")
+        sys.stderr.write(f"Error: {message}\nRun 'seidb --help' for usage.\n")
+        return 1
+    json_flag = True
     try:
-        if not args or args[0] in ("-h", "--help", "help"):
-            sys.stdout.write(TOP_HELP)
-            return 0
-        if args[0] == "evm-logical-digest":
-            return digest_main(args[1:])
-        if args[0] == "make-fixture":
-            return fixture_main(args[1:])
-        raise SimError(f'unknown command "{args[0]}" for "seidb"')
+        if command == "make-fixture":
+            return fixture_main(rest)
+        json_flag = _store_generation(rest) is Generation.JSON
+        return digest_main(rest, json_flag)
     except SimError as exc:
-        # seidb's main prints the error with fmt.Println (stdout); cobra writes `Error: ...` to stderr
+        # seidb's main prints the error with fmt.Println (stdout); cobra writes `Error: ...` + usage to stderr
         sys.stdout.write(f"{exc}\n")
         sys.stdout.flush()
-        hint = "Run 'seidb evm-logical-digest --help' for usage.\n" if exc.usage else ""
-        sys.stderr.write(f"Error: {exc}\n{hint}")
-        return 1
-    except BrokenPipeError:
-        # the reader went away (e.g. `| head`): exit quietly instead of a traceback at interpreter exit
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        tail = usage(json_flag) + "\n" if exc.usage and command == "evm-logical-digest" else ""
+        sys.stderr.write(f"Error: {exc}\n{tail}")
         return 1

@@ -2,12 +2,14 @@
 
 A record is `bucket(1) || be32 len(key) || key || be32 len(value) || value`: the FlatKV physical key
 and the LOGICAL value. Everything after the bucket byte is exactly the entry-hash input of the contract.
+A FlatKV store's rows are sorted by physical key (pebble's iteration order); memIAVL stores hold raw
+leaves instead (`evmdigest.sim.leaves`).
 """
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 from evmdigest.models import BUCKETS
@@ -30,6 +32,30 @@ def evm_key(bucket: str, address: bytes, slot: bytes = b"") -> bytes:
 
 def account_value(nonce: int, code_hash: bytes) -> bytes:
     return ZERO32 + nonce.to_bytes(8, "big") + code_hash
+
+
+def flatkv_value(bucket: int, logical: bytes, height: int) -> bytes:
+    """The value as FlatKV stores it (vtype v0: version byte, be64 block height, payload); an account
+    without code takes the compact form (no code hash)."""
+    if bucket == 0 and logical[40:] == ZERO32:
+        logical = logical[:40]
+    return b"\x00" + height.to_bytes(8, "big") + logical
+
+
+def block_height(key: bytes, state_height: int, row_heights: Mapping[str, int]) -> int:
+    """A row's block height (FlatKV) / leaf version (memIAVL): the store's `row_heights` if it names the
+    key, else spread over the last three blocks before the state height, as the real fixture was written."""
+    explicit = row_heights.get(key.hex().upper())
+    return explicit if explicit is not None else max(0, state_height - key[-1] % 3)
+
+
+def write_rows(path: Path, rows: Iterable[tuple[int, bytes, bytes]]) -> int:
+    count = 0
+    with path.open("wb", buffering=_READ_CHUNK) as out:
+        for row in rows:
+            out.write(pack_row(*row))
+            count += 1
+    return count
 
 
 def pack_row(bucket: int, key: bytes, value: bytes) -> bytes:

@@ -1,7 +1,11 @@
-"""Open a simulated store the way seidb does, and read its config (generation, faults).
+"""A simulated store's config (`sim-store.json`): generation, knobs and faults; and SimError.
 
-Each store dir (the FlatKV dir, every `snapshot-<H>` dir) holds `sim-store.json` and `rows.bin`.
-Faults live in the opened store's own config under `"faults"`, so a test flips one with a JSON edit:
+Every store dir (the FlatKV dir, every memIAVL `snapshot-<H>` dir) holds `sim-store.json`. Knobs:
+FlatKV `latest_height` (its WAL end; H+1 by default, like the real fixture), `earliest_height` (its
+oldest snapshot; below it seidb finds no snapshot), `height` (the height `rows.bin` holds);
+`progress_every` (rows between progress lines; env SEIDB_SIM_PROGRESS_EVERY wins; default 20,000,000
+like the real binary); `row_heights` (hex key -> block height, for --details; else derived).
+Faults live under `"faults"`, so a test flips one with a JSON edit:
 
     clamp_version: int        report this version instead of the one requested (a clamping build)
     exit_error: str           print the error (stdout + `Error:` on stderr) after the banner, exit 1
@@ -12,6 +16,8 @@ Faults live in the opened store's own config under `"faults"`, so a test flips o
     slow: float               spread the scan over this many seconds, sleeping (x10 in replay mode)
     translator_diverge: str   memiavl under `translator` alters the first row of this bucket
                               (account|code|storage|misc; missing-key drops the first storage row)
+    disk_full: bool           FlatKV: the clone's copy fails with ENOSPC, as on a full disk (a stand-in
+                              where no small filesystem can be mounted; the text is seidb's)
 """
 
 from __future__ import annotations
@@ -23,22 +29,23 @@ from pathlib import Path
 from typing import Any
 
 from evmdigest.models import BUCKETS
-from evmdigest.segments import SNAPSHOT_DIR, snapshot_dir_name
 
 CONFIG_NAME = "sim-store.json"
 ROWS_NAME = "rows.bin"
 GENERATION_ENV = "SEIDB_SIM_GENERATION"
 SCAN_LOG_ENV = "SEIDB_SIM_SCAN_LOG"
 GARBAGE_KINDS = ("noise", "truncated", "corrupt")
-FAULT_KEYS = frozenset({"clamp_version", "exit_error", "hang", "garbage", "slow", "translator_diverge"})
+PROGRESS_ENV = "SEIDB_SIM_PROGRESS_EVERY"
+PROGRESS_EVERY = 20_000_000
+FAULT_KEYS = frozenset({"clamp_version", "exit_error", "hang", "garbage", "slow", "translator_diverge", "disk_full"})
 
 
 class SimError(Exception):
     """A failure seidb would report: message on stdout and `Error: <msg>` on stderr, exit 1."""
 
-    def __init__(self, message: str, *, usage: bool = False) -> None:
+    def __init__(self, message: str, *, usage: bool = True) -> None:
         super().__init__(message)
-        self.usage = usage  # cobra adds a usage hint for flag errors only
+        self.usage = usage  # cobra prints the command's usage after every error of the command
 
 
 def write_config(path: Path, config: dict[str, Any]) -> None:
@@ -69,6 +76,7 @@ class Faults:
     garbage: str | None = None
     slow: float = 0.0
     translator_diverge: str | None = None
+    disk_full: bool = False
 
     @classmethod
     def from_config(cls, raw: Any, where: Path) -> Faults:
@@ -95,58 +103,54 @@ class Faults:
         if not isinstance(slow, int | float) or slow < 0:
             raise SimError(f"{where}: slow must be a non-negative number of seconds")
         error = raw.get("exit_error")
-        return cls(clamp, None if error is None else str(error), bool(raw.get("hang")), garbage, float(slow), diverge)
+        error_text = None if error is None else str(error)
+        return cls(clamp, error_text, bool(raw.get("hang")), garbage, float(slow), diverge, bool(raw.get("disk_full")))
 
 
 @dataclass(frozen=True)
-class OpenedStore:
-    backend: str  # flatkv | memiavl
-    store_dir: Path  # the FlatKV dir or the resolved snapshot dir
-    version: int  # the height the store opened (before any clamp fault)
-    config: dict[str, Any]
+class StoreConfig:
+    """One store's config, read once: generation, faults, progress interval."""
+
+    raw: dict[str, Any]
     faults: Faults
 
-    @property
-    def rows_path(self) -> Path:
-        return self.store_dir / ROWS_NAME
+    @classmethod
+    def load(cls, store_dir: Path) -> StoreConfig:
+        raw = read_config(store_dir)
+        return cls(raw, Faults.from_config(raw.get("faults"), store_dir))
+
+    @classmethod
+    def empty(cls) -> StoreConfig:
+        return cls({}, Faults())
 
     @property
     def generation(self) -> str:
         """The binary's generation (env) wins over the store's: it models which seidb build runs."""
-        value = os.environ.get(GENERATION_ENV) or self.config.get("generation") or "json"
-        return str(value)
+        return str(os.environ.get(GENERATION_ENV) or self.raw.get("generation") or "json")
 
+    @property
+    def progress_every(self) -> int:
+        raw = os.environ.get(PROGRESS_ENV) or self.raw.get("progress_every") or PROGRESS_EVERY
+        try:
+            every = int(raw)
+        except ValueError:
+            raise SimError(f"{PROGRESS_ENV}={raw!r}: expected a positive integer", usage=False) from None
+        return max(1, every)
 
-def _opened(backend: str, store_dir: Path, version: int) -> OpenedStore:
-    config = read_config(store_dir)
-    if not (store_dir / ROWS_NAME).is_file():
-        raise SimError(f"open store {store_dir}: {ROWS_NAME} missing")
-    return OpenedStore(backend, store_dir, version, config, Faults.from_config(config.get("faults"), store_dir))
+    @property
+    def row_heights(self) -> dict[str, int]:
+        heights = self.raw.get("row_heights") or {}
+        if not isinstance(heights, dict):
+            raise SimError("sim-store.json: row_heights must map hex keys to heights", usage=False)
+        return {str(key).upper(): int(value) for key, value in heights.items()}
 
+    @property
+    def state_height(self) -> int:
+        """The height the store's rows / kvs hold."""
+        return self.int_knob("height", self.int_knob("latest_height", 0))
 
-def open_flatkv(db_dir: Path, height: int) -> OpenedStore:
-    if not db_dir.is_dir():
-        raise SimError(f"open flatkv store: {db_dir}: no such directory")
-    config = read_config(db_dir)
-    if config.get("kind") != "flatkv":
-        raise SimError(f"open flatkv store: {db_dir} is not a FlatKV store (kind={config.get('kind')!r})")
-    latest = int(config.get("latest_height", 0))
-    if height > latest:
-        raise SimError(f"target version {height} is beyond latest version {latest}")
-    # the sim keeps no history: any reachable height opens the same rows
-    return _opened("flatkv", db_dir, height or latest)
-
-
-def open_memiavl(root: Path, height: int) -> OpenedStore:
-    if not root.is_dir():
-        raise SimError(f"open memiavl store: {root}: no such directory")
-    if height == 0:
-        current = root / "current"
-        match = SNAPSHOT_DIR.match(Path(os.readlink(current)).name if current.is_symlink() else "")
-        if match is None or not current.is_dir():
-            raise SimError(f"snapshot not found for height 0 under {root} (no valid `current` link)")
-        return _opened("memiavl", current.resolve(), int(match.group(1)))
-    snapshot = root / snapshot_dir_name(height)
-    if not snapshot.is_dir():
-        raise SimError(f"snapshot not found for height {height} under {root}")
-    return _opened("memiavl", snapshot, height)
+    def int_knob(self, name: str, default: int) -> int:
+        value = self.raw.get(name, default)
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise SimError(f"sim-store.json: {name} must be an integer, got {value!r}", usage=False)
+        return value

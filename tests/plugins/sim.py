@@ -4,9 +4,12 @@
         node = make_node(tmp_path, height=1000, rows=200, diverge="storage")
         node.set_faults("memiavl", clamp_version=900)       # every snapshot (or height=H for one)
         argv = node.digest_argv(sim_binary, "memiavl", normalization="translator", json=True)
+        argv = node.digest_argv(sim_binary, "composite")    # --flatkv-dir/--memiavl-dir
+        argv = node.inspect_argv(sim_binary, "flatkv", "storage", key_offset=5, shard_next_bytes=1)
 
-Fault keys are documented in evmdigest/sim/store.py. rows.bin files may be hardlinked between stores:
-never edit one in place (faults and configs are JSON edits and are safe).
+Store knobs and fault keys are documented in evmdigest/sim/store.py. memIAVL `kvs` files may be
+hardlinked between snapshots: never edit one in place (faults and configs are JSON edits and are safe).
+Progress lines come every 20,000,000 rows unless SEIDB_SIM_PROGRESS_EVERY (or `progress_every`) says.
 """
 
 from __future__ import annotations
@@ -35,6 +38,11 @@ class SimNode:
     memiavl_dir: Path
     height: int
     summary: dict[str, Any]
+
+    @property
+    def reference_memiavl_dir(self) -> Path:
+        """A migrating node's unmigrated reference memIAVL (make_node(..., migrate_keys=N))."""
+        return Path(self.summary["reference_memiavl_dir"])
 
     def store_dirs(self, side: str, height: int | None = None) -> list[Path]:
         """The store dirs holding sim-store.json: flatkv, memiavl (all snapshots or one), or both."""
@@ -83,15 +91,48 @@ class SimNode:
         json: bool = False,
         find_hash: str | None = None,
     ) -> list[str]:
-        db_dir = self.flatkv_dir if side == "flatkv" else self.memiavl_dir
-        argv = [str(binary), "evm-logical-digest", "--backend", side, "-d", str(db_dir)]
+        """flatkv | memiavl | composite (the node's own two dirs)."""
+        argv = [str(binary), "evm-logical-digest", "--backend", side]
+        if side == "composite":
+            argv += ["--flatkv-dir", str(self.flatkv_dir), "--memiavl-dir", str(self.memiavl_dir)]
+        else:
+            argv += ["-d", str(self.flatkv_dir if side == "flatkv" else self.memiavl_dir)]
         argv += ["--height", str(self.height if height is None else height)]
-        if side == "memiavl":
+        if side != "flatkv":
             argv += ["--memiavl-normalization", normalization, "--memiavl-open-mode", open_mode]
         if json:
             argv.append("--json")
         if find_hash:
             argv += ["--find-hash", find_hash]
+        return argv
+
+    def inspect_argv(
+        self,
+        binary: Path | str,
+        side: str,
+        bucket: str,
+        *,
+        key_offset: int = 0,
+        key_prefix: str = "",
+        shard_next_bytes: int = 0,
+        list_limit: int | None = None,
+        listing: bool = False,
+        details: bool = False,
+        normalization: str = "semantic",
+        json: bool = False,
+    ) -> list[str]:
+        argv = self.digest_argv(binary, side, normalization=normalization, json=json)
+        argv += ["--inspect-bucket", bucket, "--key-offset", str(key_offset)]
+        if key_prefix:
+            argv += ["--key-prefix", key_prefix]
+        if shard_next_bytes:
+            argv += ["--shard-next-bytes", str(shard_next_bytes)]
+        if listing:
+            argv.append("--list")
+        if list_limit is not None:
+            argv += ["--list-limit", str(list_limit)]
+        if details:
+            argv.append("--details")
         return argv
 
 
@@ -136,7 +177,9 @@ def sim_binary_for(sim_binary: Path, tmp_path_factory: pytest.TempPathFactory) -
 def make_node() -> MakeNode:
     """Factory: make_node(dir, height=1000, rows=200, diverge=None, **make_fixture options) -> SimNode.
 
-    Options: seed, extra_snapshots=[H...], migration_marker="version"|"boundary", generation, slow.
+    Options: seed, extra_snapshots=[H...], migration_marker="version"|"boundary", generation, slow,
+    blocks_after (default 1: latest = H+1), flatkv_earliest, snapshot_at_height, progress_every,
+    migrate_keys=N|"all" (mid-migration node + reference memIAVL), boundary_marker, duplicate_unmigrated.
     Each call creates a fresh node under `dir` (dir/node, dir/node2, ...).
     """
 
