@@ -155,3 +155,19 @@ class CorruptObject(SinkError):
     def __init__(self, what: str, **where: Any) -> None:
         hint = "the object was altered or not written by evm-digest; run `evm-digest verify`"
         super().__init__(SinkErrorKind.OTHER, what, hint=hint, **where)
+
+
+class TamperedObject(SinkError):
+    """A stored object no seal and no intent vouches for: replaced after it was written, or not ours.
+
+    Never sealed; a run that meets one publishes nothing (`exit_code`, as the CLI maps it).
+    """
+
+    exit_code = 2
+
+    def __init__(self, what: str, **where: Any) -> None:
+        hint = (
+            "the object was replaced after evm-digest wrote it (or predates intents and lost its seal); "
+            "inspect it with `evm-digest verify`, then restore it from a trusted copy or move it aside and re-run"
+        )
+        super().__init__(SinkErrorKind.OTHER, what, hint=hint, **where)
