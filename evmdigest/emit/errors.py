@@ -34,7 +34,8 @@ _HINTS: dict[SinkErrorKind, str] = {
     SinkErrorKind.NO_SUCH_BUCKET: "create the bucket or fix the bucket name in the sink URL",
     SinkErrorKind.ACCESS_DENIED: (
         "grant s3:GetObject, s3:PutObject, s3:ListBucket, s3:AbortMultipartUpload and "
-        "s3:ListMultipartUploadParts on the bucket/prefix to the identity boto3 resolved"
+        "s3:ListMultipartUploadParts on the bucket/prefix (and s3:DeleteObject on its claims/ keys) "
+        "to the identity boto3 resolved"
     ),
     SinkErrorKind.BAD_CREDENTIALS: (
         "refresh or fix the AWS credentials boto3 resolves (AWS_PROFILE / AWS_ACCESS_KEY_ID and "
