@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from evmdigest.emit import CorruptObject, Sink, SinkError, open_sink
 from evmdigest.emit.folder import FolderSink
 from evmdigest.emit.verify import verify_key
-from evmdigest.ledger.rows import NOT_A_RECORD, Entry, MisplacedRecord, base_row, fill_endpoint, fill_fleet
+from evmdigest.ledger.rows import MISPLACED, NOT_A_RECORD, Entry, MisplacedRecord, base_row, fill_endpoint, fill_fleet
 from evmdigest.segments import parse_fleet_key, parse_record_key
 
 DEFAULT_WORKERS = 16
@@ -83,11 +83,19 @@ def read_entry(sink: Sink, entry: Entry, *, verify: bool = True) -> dict[str, An
     try:
         (fill_endpoint if entry.kind == "endpoint" else fill_fleet)(row, entry, data)
     except MisplacedRecord as exc:
-        row["problem"], row["detail"] = row["problem"] or "misplaced", str(exc)
+        _add_problem(row, MISPLACED, str(exc))
     except (ValidationError, ValueError) as exc:
         what = "an evm-digest endpoint record" if entry.kind == "endpoint" else "a fleet verdict"
-        row["problem"], row["detail"] = row["problem"] or NOT_A_RECORD, f"not {what}: {_first_line(exc)}"
+        _add_problem(row, NOT_A_RECORD, f"not {what}: {_first_line(exc)}")
     return row
+
+
+def _add_problem(row: dict[str, Any], problem: str, detail: str) -> None:
+    # The seal's verdict (tampered, missing seal) stays the problem; what the content shows is added to it.
+    if row["problem"] is None:
+        row["problem"], row["detail"] = problem, detail
+    else:
+        row["detail"] = f"{row['detail']}; also {detail}"
 
 
 def read_rows(
