@@ -33,21 +33,17 @@ class LedgerError(Exception):
 def open_ledger_sink(
     url: str, *, endpoint_url: str | None = None, region: str | None = None, workers: int = DEFAULT_WORKERS
 ) -> Sink:
-    """The sink at `url`, with an S3 connection pool as large as the ledger's read pool.
-
-    Raises ValueError for a malformed URL and LedgerError for a folder that does not exist (an empty
-    listing would otherwise pass for an empty, healthy ledger).
-    """
+    """The sink at `url` (ValueError if malformed), with an S3 connection pool as large as the read pool."""
     pool = {"config": Config(max_pool_connections=max(workers, 1))}
-    sink = open_sink(url, endpoint_url=endpoint_url, region=region, client_kwargs=pool)
-    if isinstance(sink, FolderSink) and not sink.root.is_dir():
-        raise LedgerError(f"{url}: no such folder; point the ledger at the sink folder records were sealed into")
-    return sink
+    return open_sink(url, endpoint_url=endpoint_url, region=region, client_kwargs=pool)
 
 
 def list_entries(sink: Sink) -> tuple[list[Entry], int]:
     """Every endpoint record and fleet verdict under `sink` (flat and `<node>/` layouts), sorted by key, and
     how many other objects were passed over (divergence files, claims, intents: whatever is not a record)."""
+    if isinstance(sink, FolderSink) and not sink.root.is_dir():
+        # An empty listing would pass for an empty, healthy ledger: a mistyped folder must not.
+        raise LedgerError(f"{sink.describe()}: no such folder; point the ledger at the folder records were sealed into")
     try:
         keys = sink.list_keys()
     except SinkError as exc:

@@ -207,7 +207,7 @@ def test_fleet_verdicts_are_read_loosely_and_disagreeing_ones_are_findings(tmp_p
 
 def test_an_unreadable_sink_is_a_ledger_error(tmp_path: Path, s3_bucket: S3Target) -> None:
     with pytest.raises(LedgerError, match="no such folder"):
-        open_ledger_sink((tmp_path / "nowhere").as_uri())
+        build_ledger(open_ledger_sink((tmp_path / "nowhere").as_uri()))
     missing_bucket = open_ledger_sink(f"s3://{s3_bucket.bucket}-gone/evm", endpoint_url=s3_bucket.endpoint_url)
     with pytest.raises(LedgerError, match="cannot list"):
         build_ledger(missing_bucket)
