@@ -63,12 +63,13 @@ def test_missing_heights_from_interval_and_snapshots_csv_and_parquet(tmp_path: P
     sink = open_sink((tmp_path / "sealed").as_uri())
     seal(sink, "node-a", [100, 300])
     (tmp_path / "memiavl" / snapshot_dir_name(400)).mkdir(parents=True)
-    url = (tmp_path / "sealed").as_uri()
-    done = _ledger(url, "--interval", "100", "--memiavl-dir", f"node-a={tmp_path / 'memiavl'}", "--csv", "l.csv")
+    url, csv = (tmp_path / "sealed").as_uri(), tmp_path / "l.csv"
+    done = _ledger(url, "--interval", "100", "--memiavl-dir", f"node-a={tmp_path / 'memiavl'}", "--csv", str(csv))
     assert done.returncode == 1, done.stderr
     assert "node-a height 200 semantic (by interval 100)" in done.stdout
     assert "node-a height 400 translator (by snapshot)" in done.stdout
-    assert "wrote 4 row(s) to l.csv" in done.stdout
+    assert f"wrote 4 row(s) to {csv}" in done.stdout
+    assert pd.read_csv(csv)["height"].tolist() == [100, 100, 300, 300]
     parquet = tmp_path / "l.parquet"
     assert _ledger(url, "--parquet", str(parquet)).returncode == 0
     assert pd.read_parquet(parquet)["height"].tolist() == [100, 100, 300, 300]
