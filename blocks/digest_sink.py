@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from botocore.config import Config
 from prefect.blocks.core import Block
 from prefect_aws import AwsCredentials
 from pydantic import Field
@@ -32,15 +33,24 @@ class DigestSink(Block):
         "config) apply as set. Default: boto3's standard credential chain.",
     )
 
-    def open(self) -> Sink:
+    def open(self, *, max_pool_connections: int | None = None) -> Sink:
+        """The sink; `max_pool_connections` sizes the S3 connection pool for that many parallel reads."""
         credentials = self.aws_credentials
+        pool = Config(max_pool_connections=max_pool_connections) if max_pool_connections else None
         if credentials is None:
-            return open_sink(self.url, region=self.region, endpoint_url=self.endpoint_url)
+            return open_sink(
+                self.url,
+                region=self.region,
+                endpoint_url=self.endpoint_url,
+                client_kwargs={"config": pool} if pool else None,
+            )
         # The client as prefect-aws builds it (AwsCredentials.get_client): its session, its client
-        # parameters, its region. Ours (region, endpoint_url) only fill what those leave unset.
+        # parameters, its region. Ours (region, endpoint_url, pool size) only fill what those leave unset.
         client_kwargs: dict[str, Any] = credentials.aws_client_parameters.get_params_override()
         if credentials.region_name is not None:
             client_kwargs["region_name"] = credentials.region_name
+        if pool is not None:
+            client_kwargs["config"] = pool.merge(client_kwargs["config"]) if client_kwargs.get("config") else pool
         return open_sink(
             self.url,
             region=self.region,

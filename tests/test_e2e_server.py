@@ -12,7 +12,9 @@ from typing import Any
 
 import pytest
 
+from evmdigest.emit import open_sink
 from evmdigest.seidb.procs import RUN_TAG_ENV, pids_tagged
+from tests.ledger.records import seal
 from tests.plugins.server import REPO, PrefectServer
 from tests.plugins.sim import MakeNode, SimNode
 
@@ -53,6 +55,7 @@ def deployed(prefect_server: PrefectServer, tmp_path_factory: pytest.TempPathFac
         EVMDIGEST_FLATKV_DIR=str(work / "segment" / "flatkv"),
         EVMDIGEST_MEMIAVL_DIR=str(work / "segment" / "memiavl"),
         EVMDIGEST_SINK_URL=(work / "segment-sealed").as_uri(),
+        EVMDIGEST_SINK=(work / "segment-sealed").as_uri(),
     )  # fmt: skip
     server.start("worker", "start", "--pool", "evm-digest", log=work / "worker.log")
     deployments = server.api("POST", "/deployments/filter", json={})
@@ -70,6 +73,26 @@ def test_deploy_creates_scheduled_segment_seal_and_unscheduled_adhoc(deployed: d
     schema = deployments["adhoc"]["parameter_openapi_schema"]["properties"]
     assert schema["height"]["description"].startswith("Segment boundary height")
     assert {"seidb", "sink", "normalizations", "scan_timeout"} <= set(schema)
+
+
+def test_daily_ledger_deployment_runs_on_the_worker(deployed: dict[str, Any], prefect_server: PrefectServer) -> None:
+    ledger = deployed["deployments"]["digest-ledger"]
+    assert [s["schedule"]["interval"] for s in ledger["schedules"]] == [86400.0]
+    assert ledger["work_pool_name"] == "evm-digest"
+    assert ledger["parameters"]["sink_url"].startswith("file://")
+    sink_dir = deployed["work"] / "ledger-sealed"
+    seal(open_sink(sink_dir.as_uri()), "node-a", [100, 200])
+    seal(open_sink(sink_dir.as_uri()), "node-b", [100, 200], state="b")
+    run = prefect_server.api(
+        "POST", f"/deployments/{ledger['id']}/create_flow_run", json={"parameters": {"sink_url": sink_dir.as_uri()}}
+    )
+    finished = _wait_state(prefect_server, run["id"], TERMINAL)
+    assert finished["state"]["type"] == "FAILED", finished["state"]  # node-b disagrees with node-a
+    assert finished["state"]["message"].startswith("LEDGER: 4 disagreements")
+    artifacts = prefect_server.api(
+        "POST", "/artifacts/filter", json={"artifacts": {"flow_run_id": {"any_": [run["id"]]}}}
+    )
+    assert {a["key"] for a in artifacts} >= {"evm-digest-ledger", "evm-digest-ledger-summary"}
 
 
 @pytest.mark.browser

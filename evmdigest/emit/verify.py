@@ -7,6 +7,8 @@ replaced after it was written, or not written by us: "tampered". Every reference
 agree with the re-hashed bytes: `sha256` when given, and the seal when present (its payload hash and
 sizes, its gzip hash, and on S3 the store's own checksum).
 The object is found through the sink-scheme registry; the command line lives in evmdigest/cli.py.
+`verify_key(sink, key)` is the same check on an already open sink (the ledger verifies thousands of
+keys on one client that way); `problem` says which check failed, for readers that sort outcomes.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from evmdigest.emit.stream import GzipFormatError, ObjectDigest
 from evmdigest.models import HEX64
 
 Status = Literal["ok", "mismatch", "missing_seal", "tampered", "unreachable"]
+# Which check failed: a finer split of `status` (mismatch = seal_unreadable | object_unreadable | tampered).
+Problem = Literal["seal_unreadable", "object_unreadable", "tampered", "missing_seal", "unreachable"]
 EXIT_CODES: dict[str, int] = {"ok": 0, "mismatch": 1, "missing_seal": 1, "tampered": 1, "unreachable": 2}
 
 
@@ -35,6 +39,7 @@ class VerifyOutcome(BaseModel):
     detail: str
     seal_uri: str | None = None
     uncompressed_bytes: int | None = None
+    problem: Problem | None = None
 
 
 def _outcome(status: Status, uri: str, detail: str, **extra: object) -> VerifyOutcome:
@@ -69,20 +74,36 @@ def verify_object(
     uri: str, *, sha256: str | None = None, endpoint_url: str | None = None, region: str | None = None
 ) -> VerifyOutcome:
     """Re-hash the object at `uri` and compare with its seal and/or `sha256` (hex)."""
-    if sha256 is not None and not HEX64.match(sha256):
-        raise ValueError(f"--sha256 {sha256!r} is not 64 hex characters; pass the payload's SHA-256 in hex")
-    expected = sha256.lower() if sha256 else None
+    _check_sha256(sha256)
     try:
         sink, key = locate_object(uri, endpoint_url=endpoint_url, region=region)
     except (ValueError, SinkError) as exc:
-        return _outcome("unreachable", uri, f"cannot open the store: {exc}", expected=expected)
+        expected = sha256.lower() if sha256 else None
+        return _outcome("unreachable", uri, f"cannot open the store: {exc}", expected=expected, problem="unreachable")
+    return verify_key(sink, key, sha256=sha256)
+
+
+def _check_sha256(sha256: str | None) -> None:
+    if sha256 is not None and not HEX64.match(sha256):
+        raise ValueError(f"--sha256 {sha256!r} is not 64 hex characters; pass the payload's SHA-256 in hex")
+
+
+def verify_key(sink: Sink, key: str, *, sha256: str | None = None) -> VerifyOutcome:
+    """Re-hash the object at `key` of an open `sink` and compare with its seal and/or `sha256` (hex)."""
+    _check_sha256(sha256)
+    uri = sink.uri_for(key)
+    expected = sha256.lower() if sha256 else None
     seal_uri = sink.uri_for(seal_key(key))
+
+    def failed(status: Status, problem: Problem, detail: str) -> VerifyOutcome:
+        return _outcome(status, uri, detail, expected=expected, seal_uri=seal_uri, problem=problem)
+
     try:
         seal = sink.read_seal(key)
     except CorruptObject as exc:
-        return _outcome("mismatch", uri, f"the seal is unreadable: {exc}", expected=expected, seal_uri=seal_uri)
+        return failed("mismatch", "seal_unreadable", f"the seal is unreadable: {exc}")
     except SinkError as exc:
-        return _outcome("unreachable", uri, str(exc), expected=expected, seal_uri=seal_uri)
+        return failed("unreachable", "unreachable", str(exc))
     if expected is None and seal is not None:
         expected = seal.uncompressed_sha256
     intent = None
@@ -92,11 +113,11 @@ def verify_object(
         if seal is None and sha256 is None:
             intent = sink.read_intent(key, digest.uncompressed_sha256)
     except SinkNotFound as exc:
-        return _outcome("unreachable", uri, f"no object: {exc}", expected=expected, seal_uri=seal_uri)
+        return failed("unreachable", "unreachable", f"no object: {exc}")
     except (CorruptObject, GzipFormatError) as exc:
-        return _outcome("mismatch", uri, f"the object is unreadable: {exc}", expected=expected, seal_uri=seal_uri)
+        return failed("mismatch", "object_unreadable", f"the object is unreadable: {exc}")
     except SinkError as exc:
-        return _outcome("unreachable", uri, str(exc), expected=expected, seal_uri=seal_uri)
+        return failed("unreachable", "unreachable", str(exc))
     found = {
         "expected": expected,
         "actual": digest.uncompressed_sha256,
@@ -104,7 +125,7 @@ def verify_object(
         "uncompressed_bytes": digest.uncompressed_bytes,
     }
     if problems:
-        return _outcome("mismatch", uri, "; ".join(problems), **found)
+        return _outcome("mismatch", uri, "; ".join(problems), problem="tampered", **found)
     if seal is None and sha256 is None:
         if intent is None or intent.compressed_sha256 != digest.compressed_sha256:
             detail = (
@@ -112,11 +133,11 @@ def verify_object(
                 f"payload sha256 {digest.uncompressed_sha256}: the object was replaced after it was written "
                 "(or predates intents, or is not evm-digest's); pass --sha256 HEX to check it against a known hash"
             )
-            return _outcome("tampered", uri, detail, **found)
+            return _outcome("tampered", uri, detail, problem="tampered", **found)
         detail = (
             f"the object is present but its seal {seal_uri} is missing (a crash between the object and its "
             "seal; its intent names these bytes): an identical re-run completes the seal"
         )
-        return _outcome("missing_seal", uri, detail, **found)
+        return _outcome("missing_seal", uri, detail, problem="missing_seal", **found)
     against = " and ".join(n for n, v in (("--sha256", sha256), ("the seal", seal)) if v is not None)
     return _outcome("ok", uri, f"payload sha256 matches {against}", **found)

@@ -13,7 +13,7 @@ import pytest
 
 from evmdigest.cli import main as cli_main
 from evmdigest.emit import EmitResult, open_sink
-from evmdigest.emit.verify import verify_object
+from evmdigest.emit.verify import verify_key, verify_object
 from tests.plugins.s3 import MotoServer, S3Target
 
 VERDICT = {"height": 5, "flatkv": "aa" * 32, "memiavl": "aa" * 32, "agree": True}
@@ -75,6 +75,26 @@ def test_missing_seal_and_the_sha256_override(s3_bucket: S3Target) -> None:
     assert (given.status, given.exit_code) == ("ok", 0)
     wrong = verify_object(result.uri, sha256="0" * 64, endpoint_url=s3_bucket.endpoint_url)
     assert (wrong.status, wrong.exit_code) == ("mismatch", 1)
+
+
+def test_verify_key_on_an_open_sink_names_the_check_that_failed(tmp_path: Path) -> None:
+    """One open sink, many keys (the ledger's way): each outcome says which check failed in `problem`."""
+    sink = open_sink(tmp_path.as_uri())
+    for key in ("ok.json", "tampered.json", "unsealed.json", "badseal.json", "notgzip.json"):
+        sink.emit_json(key, VERDICT)
+    (tmp_path / "tampered.json").write_bytes(gzip.compress(json.dumps({**VERDICT, "agree": False}).encode()))
+    (tmp_path / "unsealed.json.seal.json").unlink()
+    (tmp_path / "badseal.json.seal.json").write_bytes(gzip.compress(b'{"format": "something else"}'))
+    (tmp_path / "notgzip.json").write_bytes(b"plain text")
+    problems = {key: verify_key(sink, key).problem for key in sink.list_keys()}
+    assert problems == {
+        "ok.json": None,
+        "tampered.json": "tampered",
+        "unsealed.json": "missing_seal",
+        "badseal.json": "seal_unreadable",
+        "notgzip.json": "object_unreadable",
+    }
+    assert verify_key(sink, "gone.json").problem == "unreachable"
 
 
 def test_unreachable(
