@@ -19,6 +19,13 @@ class DigestSink(Block):
     url: str = Field(description="s3://bucket/prefix or file:///absolute/dir")
     region: str | None = Field(default=None, description="AWS region; default: the standard AWS chain.")
     endpoint_url: str | None = Field(default=None, description="S3-compatible endpoint (MinIO, R2); default: AWS.")
+    allow_overwriting_store: bool = Field(
+        default=False,
+        description=(
+            "Publish even if the store ignores conditional writes (If-None-Match): a second run could then "
+            "overwrite a sealed verdict. Off: such a store is refused by the write-once probe."
+        ),
+    )
     aws_credentials: AwsCredentials | None = Field(
         default=None, description="Optional prefect-aws credentials; default: boto3's standard credential chain."
     )

@@ -86,6 +86,12 @@ def add_flow_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     r.add_argument("--region", help="AWS region for the sink")
     r.add_argument("--node", help="node label for records, events and artifacts")
     r.add_argument("--timeout", type=float, help="per-scan timeout in seconds")
+    r.add_argument(
+        "--allow-overwriting-store",
+        action="store_true",
+        help="publish even if the sink ignores conditional writes (the write-once probe fails): "
+        "a second run could overwrite a sealed verdict",
+    )
     r.set_defaults(func=_delegate_to_flows)
 
     d = sub.add_parser("demo", help="make a simulated node, seal it into a local folder, print the verdict")

@@ -18,6 +18,7 @@ from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from pydantic import Field
 
 from blocks import DigestSink, SeidbCli
+from evmdigest.emit.probe import ensure_write_once
 from evmdigest.models import Normalization, OpenMode
 from evmdigest.outcome import GateOutcome, PublishedRecord, ScanTiming
 from evmdigest.segments import newest_unsealed, sealed_pairs, snapshot_heights
@@ -91,6 +92,7 @@ def evm_logical_digest(
     sink_url: str | None = None,
     node: str | None = None,
     scan_timeout: Annotated[float | None, Field(gt=0)] = None,
+    allow_overwriting_store: bool = False,
 ) -> Any:
     """Seal the EVM state at a segment boundary: FlatKV vs memIAVL logical digests, gated on height.
 
@@ -107,16 +109,23 @@ def evm_logical_digest(
         sink_url: s3://bucket/prefix or file:///dir when no block is chosen (default $EVMDIGEST_SINK, else ./out).
         node: Node label for records, events (resource evm-digest.node.<label>) and artifact keys.
         scan_timeout: Seconds one scan may run before it is killed (default: the SeidbCli block's, 3600).
+        allow_overwriting_store: Publish even to a store that ignores conditional writes (If-None-Match),
+            which the write-once probe otherwise refuses: a second run could overwrite a sealed verdict.
     """
     logger = get_run_logger()
     _validate(flatkv_dir, memiavl_dir, normalizations)
     seidb_cli = resolve_seidb(seidb, seidb_path)
     sink_config = resolve_sink(sink, sink_url)
+    if allow_overwriting_store:  # the flow parameter widens the block's setting, never narrows it
+        sink_config = sink_config.model_copy(update={"allow_overwriting_store": True})
     node_label = node or os.uname().nodename
     # Preflight: a missing binary or an unreachable sink must fail now, not after an hour of scanning.
     runner = seidb_cli.runner(timeout=scan_timeout, run_tag=str(current_flow_run.id))
     runner.resolve()
     sealed_keys = sink_config.open().list_keys(prefix="endpoint-digest-")
+    ensure_write_once(
+        sink_config.open(), allow_overwriting_store=sink_config.allow_overwriting_store, warn=logger.warning
+    )
     if height is None:
         height = newest_unsealed(
             snapshot_heights(Path(memiavl_dir).expanduser()), sealed_pairs(sealed_keys), normalizations

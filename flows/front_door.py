@@ -43,6 +43,7 @@ def main(args: argparse.Namespace) -> int:
         sink=_sink(args.sink, args.endpoint_url, args.region),
         node=args.node,
         timeout=args.timeout,
+        allow_overwriting_store=args.allow_overwriting_store,
     )
 
 
@@ -63,6 +64,7 @@ def _run_flow(
     sink: DigestSink | None,
     node: str | None,
     timeout: float | None,
+    allow_overwriting_store: bool = False,
 ) -> int:
     if not os.environ.get("PREFECT_API_URL"):
         # The ephemeral server's telemetry races its own SQLite file and prints a harmless traceback.
@@ -81,6 +83,7 @@ def _run_flow(
         sink=sink,
         node=node,
         scan_timeout=timeout,
+        allow_overwriting_store=allow_overwriting_store,
         return_state=True,
     )
     outcome = _outcome_of(state)

@@ -12,6 +12,7 @@ from prefect.tasks import Task, exponential_backoff
 
 from blocks import DigestSink
 from evmdigest.emit import SinkConflict, SinkError, digest_json, seal_key
+from evmdigest.emit.probe import ensure_write_once
 from evmdigest.gate import check_versions
 from evmdigest.models import Backend, Normalization, OpenMode
 from evmdigest.outcome import PublishedRecord
@@ -86,6 +87,7 @@ def compare_emit(
     logger = get_run_logger()
     record = compare(height, normalization, flatkv.report, memiavl.report, node=node)
     sink = sink_config.open()
+    ensure_write_once(sink, allow_overwriting_store=sink_config.allow_overwriting_store, warn=logger.warning)
     key = record_key(height, normalization)
     try:
         result = sink.emit_json(key, record.model_dump(mode="json"))

@@ -22,6 +22,7 @@ from prefect.client.schemas.filters import (
 )
 
 from blocks import DigestSink
+from evmdigest.emit.probe import PROBE_KEY
 from evmdigest.models import Normalization
 from evmdigest.outcome import GateOutcome
 from evmdigest.seidb.procs import RUN_TAG_ENV, pids_tagged
@@ -54,8 +55,9 @@ def _run(sim_node: SimNode, sim_binary: Path, sink: DigestSink | None, **overrid
 
 
 def _keys(target: S3Target) -> list[str]:
+    """Every object but the write-once probe's (evmdigest.emit.probe), which preflight writes first."""
     listed = target.client().list_objects_v2(Bucket=target.bucket)
-    return sorted(item["Key"] for item in listed.get("Contents", []))
+    return sorted(item["Key"] for item in listed.get("Contents", []) if PROBE_KEY not in item["Key"])
 
 
 def _record(target: S3Target, key: str) -> dict[str, Any]:

@@ -151,8 +151,9 @@ class Sink(ABC):
             store_checksum=store_checksum,
         )
 
-    def _emit(self, key: str, write_fn: WriteFn, *, sealed: bool) -> EmitResult:
-        if self._exists(key):
+    def _emit(self, key: str, write_fn: WriteFn, *, sealed: bool, check_exists: bool = True) -> EmitResult:
+        # check_exists=False leaves the store's conditional write alone to refuse (the write-once probe)
+        if check_exists and self._exists(key):
             raise self._conflict(key, "an object already exists at this key; it was not overwritten")
         writer = self._open_writer(key)
         raw = GzipHashingRaw(writer)
