@@ -2,7 +2,7 @@
 
 - `inject(Fault(...))`: answer matching requests with a genuine S3 error response (status line plus
   the S3 XML error body) instead of forwarding them; boto3 parses it exactly as it would AWS's.
-- `strip("If-None-Match")`: forward requests without that header, i.e. play a store (older MinIO,
+- `strip_headers("If-None-Match")`: forward requests without that header, i.e. play a store (older MinIO,
   some gateways) that ignores conditional writes. The header is SigV4-signed, so the proxy re-signs
   the request with the test key pair; otherwise a server that checks signatures (SeaweedFS) would
   answer 403 SignatureDoesNotMatch instead of exposing the overwrite.
@@ -199,10 +199,10 @@ class FaultProxy:
             self.faults.append(fault)
         return fault
 
-    def strip(self, *headers: str) -> None:
+    def strip_headers(self, *headers: str) -> None:
         """Forward every later request without these headers (re-signed when it was signed)."""
         if not self.secrets:
-            raise ValueError("strip() re-signs requests: construct the FaultProxy with the key pair's secrets")
+            raise ValueError("strip_headers() re-signs requests: construct the FaultProxy with the key pair's secrets")
         self.stripped.update(h.lower() for h in headers)
 
     def corrupt(

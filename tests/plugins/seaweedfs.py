@@ -17,6 +17,7 @@ fixture) see the answers real S3 gives.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import glob
 import json
 import os
@@ -74,6 +75,12 @@ def identities_json() -> str:
     )
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: SIGKILL it when pytest dies, so a killed run leaves no server behind."""
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 class _Process:
     """A weed process in its own process group, logging into its own dir."""
 
@@ -86,7 +93,13 @@ class _Process:
         env["WEED_MASTER_VOLUME_GROWTH_COPY_1"] = "1"
         with log.open("ab") as out:
             self.proc = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=env
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env=env,
+                preexec_fn=_die_with_parent,
             )
 
     def log_tail(self, lines: int = 30) -> str:
@@ -217,12 +230,9 @@ class SeaweedServer:
         self.gateways.append(SeaweedGateway(self))
         return self.gateways[-1]
 
-    def rss_mib(self) -> float:
-        with contextlib.suppress(OSError, ValueError):
-            for line in Path(f"/proc/{self._process.proc.pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-        return 0.0
+    @property
+    def pid(self) -> int:
+        return self._process.proc.pid
 
     def stop(self) -> None:
         for gw in self.gateways:
