@@ -131,6 +131,8 @@ class FaultProxy:
                 fault = proxy._match(self.command, path, query)
                 if fault is not None:
                     payload = fault.body(path)
+                    # Logged before answering, so a client that got its answer also sees it logged.
+                    proxy._record(self.command, self.path, fault.status)
                     self.send_response_only(fault.status)
                     self.send_header("Content-Type", "application/xml")
                     self.send_header("Content-Length", str(len(payload)))
@@ -138,10 +140,8 @@ class FaultProxy:
                     self.end_headers()
                     if self.command != "HEAD":
                         self.wfile.write(payload)
-                    proxy._record(self.command, self.path, fault.status)
                     return
-                status = self._forward(body)
-                proxy._record(self.command, self.path, status)
+                self._forward(body)
 
             def _rewrite(self, body: bytes) -> tuple[dict[str, str], bytes]:
                 headers = {name: value for name, value in self.headers.items() if name.lower() not in _HOP_BY_HOP}
@@ -158,7 +158,7 @@ class FaultProxy:
                     return headers, body
                 return resign(self.command, self.path, kept, proxy.secrets), body
 
-            def _forward(self, body: bytes) -> int:
+            def _forward(self, body: bytes) -> None:
                 headers, body = self._rewrite(body)
                 conn = HTTPConnection(proxy.upstream.host, proxy.upstream.port, timeout=60)
                 try:
@@ -172,6 +172,7 @@ class FaultProxy:
                     data = resp.read()
                 finally:
                     conn.close()
+                proxy._record(self.command, self.path, resp.status)
                 self.send_response_only(resp.status, resp.reason)
                 for name, value in resp.getheaders():
                     if name.lower() not in _HOP_BY_HOP and name.lower() != "content-length":
@@ -181,7 +182,6 @@ class FaultProxy:
                 self.end_headers()
                 if self.command != "HEAD":
                     self.wfile.write(data)
-                return resp.status
 
             do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
 
