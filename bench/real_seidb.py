@@ -23,9 +23,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from evmdigest.gate import VersionGateError, check_versions
 from evmdigest.models import Backend, DigestReport, Normalization
 from evmdigest.seidb import DigestRequest, ScanResult, SeidbError, SeidbRunner
+from evmdigest.verdict.gate import VersionGateError, check_versions
 from tests.real_seidb.locate import ConfiguredBinaryMissing, locate_binary, read_node
 
 EXIT_UNAVAILABLE = 3

@@ -7,7 +7,7 @@ plus a row count; final = sha256 of the four accumulators in bucket order, count
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from evmdigest.models import BUCKETS, BucketDigest
@@ -70,11 +70,6 @@ class EvmDigest:
 
     def add(self, bucket: str, key: bytes, value: bytes) -> None:
         self.buckets[bucket].add(key, value)
-
-    def add_rows(self, bucket: str, rows: Iterable[tuple[bytes, bytes]]) -> None:
-        accumulator = self.buckets[bucket]
-        for key, value in rows:
-            accumulator.add(key, value)
 
     def omit_marker(self, marker: str, key: bytes, value: bytes) -> None:
         """Record a migration marker row that was folded into misc, and fold it back out."""

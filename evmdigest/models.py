@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -12,6 +13,9 @@ HEX64 = re.compile(r"^[0-9A-Fa-f]{64}$")
 
 BUCKETS: tuple[str, str, str, str] = ("account", "code", "storage", "misc")
 """The four digest buckets in final-digest order; seed-era builds print the fourth as `legacy`."""
+LEGACY_BUCKET = "legacy"
+BUCKET_NAMES: tuple[str, ...] = (*BUCKETS, LEGACY_BUCKET)
+"""Every name a bucket line may carry."""
 
 
 class Backend(StrEnum):
@@ -38,6 +42,23 @@ class Generation(StrEnum):
     LEGACY = "legacy"  # seed-era text (#3611): fourth bucket printed as `legacy`
     MISC = "misc"  # later text builds: the same bucket renamed `misc`
     JSON = "json"  # `--json` builds
+
+
+def fourth_bucket_name(generation: Generation) -> str:
+    """The fourth bucket's name in that output form: `legacy` in seed-era text, `misc` otherwise.
+
+    The one statement of the legacy/misc naming rule; the parser, renderer, records and tables use it.
+    """
+    return LEGACY_BUCKET if generation is Generation.LEGACY else BUCKETS[3]
+
+
+def bucket_label(name: str, generations: Iterable[Generation]) -> str:
+    """How bucket `name` is labelled where reports of these generations are shown side by side.
+
+    The fourth bucket keeps its seed-era name `legacy` only when every report is seed-era.
+    """
+    seen = set(generations)
+    return fourth_bucket_name(Generation.LEGACY) if name == BUCKETS[3] and seen == {Generation.LEGACY} else name
 
 
 def _upper_hex64(value: str) -> str:
@@ -91,15 +112,11 @@ class DigestReport(BaseModel):
     zero_census: ZeroCensus | None = None
     migration_boundary: str | None = None
 
-    @property
-    def fourth_bucket_name(self) -> Literal["legacy", "misc"]:
-        return "legacy" if self.generation is Generation.LEGACY else "misc"
-
     def bucket(self, name: str) -> BucketDigest:
         """Look a bucket up by any of its names (`legacy` and `misc` are the same bucket)."""
-        if name == "legacy":
-            name = "misc"
+        if name == LEGACY_BUCKET:
+            name = BUCKETS[3]
         if name not in (*BUCKETS, "final"):
-            raise KeyError(f"unknown bucket {name!r}; expected one of {', '.join(BUCKETS)}, legacy, final")
+            raise KeyError(f"unknown bucket {name!r}; expected one of {', '.join(BUCKET_NAMES)}, final")
         value: BucketDigest = getattr(self, name)
         return value

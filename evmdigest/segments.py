@@ -1,15 +1,43 @@
-"""Segment boundaries: memIAVL snapshot heights, record keys, and which boundary to seal next."""
+"""Segment boundaries and the sink layout: snapshot heights, object keys, which boundary to seal next.
+
+Every object key we write is built here and nowhere else:
+
+    [<node>/]endpoint-digest-<height>-<normalization>.json.gz       a verdict record (+ .seal.json)
+    [<node>/]endpoint-divergence-<height>-<normalization>.ndjson.gz  the keys behind a mismatch
+    fleet-digest-<height>.json.gz                                    the fleet verdict at a height
+
+A named node's objects live under `<node>/`, so nodes sharing a sink never collide; an unnamed single
+node keeps the seed's flat layout, which stays readable.
+"""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from evmdigest.models import Normalization
 
 SNAPSHOT_DIR = re.compile(r"^snapshot-(\d{20})$")
-RECORD_KEY = re.compile(r"^endpoint-digest-(\d+)-(semantic|translator)\.json\.gz$")
+RECORD_KEY_PREFIX = "endpoint-digest-"
+DIVERGENCE_KEY_PREFIX = "endpoint-divergence-"
+FLEET_KEY_PREFIX = "fleet-digest-"
+_NORMS = "|".join(re.escape(n.value) for n in Normalization)
+RECORD_KEY = re.compile(rf"^{re.escape(RECORD_KEY_PREFIX)}(\d+)-({_NORMS})\.json\.gz$")
+DIVERGENCE_KEY = re.compile(rf"^{re.escape(DIVERGENCE_KEY_PREFIX)}(\d+)-({_NORMS})\.ndjson\.gz$")
+FLEET_KEY = re.compile(rf"^{re.escape(FLEET_KEY_PREFIX)}(\d+)\.json\.gz$")
+# A node label is a path segment of the layout: DNS-hostname-like, so it is safe in keys, URLs and logs.
+NODE_LABEL = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$")
+
+
+@dataclass(frozen=True)
+class RecordKey:
+    """Where a verdict record sits in the layout: its node (None in the flat layout), height, normalization."""
+
+    node: str | None
+    height: int
+    normalization: Normalization
 
 
 def snapshot_dir_name(height: int) -> str:
@@ -28,16 +56,49 @@ def snapshot_heights(memiavl_dir: Path) -> list[int]:
     return sorted(heights)
 
 
-def record_key(height: int, normalization: Normalization) -> str:
-    return f"endpoint-digest-{height}-{normalization.value}.json.gz"
+def node_prefix(node: str | None) -> str:
+    """`<node>/` for a named node, "" for the flat layout. Refuses a label that is not one safe path segment."""
+    if node is None:
+        return ""
+    if not NODE_LABEL.match(node):
+        raise ValueError(f"node: {node!r} is not a valid node label (letters, digits, '.', '_', '-'; <= 63 chars)")
+    return f"{node}/"
 
 
-def sealed_pairs(keys: Iterable[str]) -> set[tuple[int, Normalization]]:
+def record_key(height: int, normalization: Normalization, node: str | None = None) -> str:
+    return f"{node_prefix(node)}{RECORD_KEY_PREFIX}{height}-{normalization.value}.json.gz"
+
+
+def divergence_key(height: int, normalization: Normalization, node: str | None = None) -> str:
+    return f"{node_prefix(node)}{DIVERGENCE_KEY_PREFIX}{height}-{normalization.value}.ndjson.gz"
+
+
+def fleet_key(height: int) -> str:
+    return f"{FLEET_KEY_PREFIX}{height}.json.gz"
+
+
+def parse_record_key(key: str) -> RecordKey | None:
+    """The record a key names, in either layout (`endpoint-digest-…` or `<node>/endpoint-digest-…`), else None."""
+    head, _, name = key.rpartition("/")
+    match = RECORD_KEY.match(name)
+    if match is None or (head and not NODE_LABEL.match(head)):
+        return None
+    return RecordKey(head or None, int(match.group(1)), Normalization(match.group(2)))
+
+
+def parse_fleet_key(key: str) -> int | None:
+    """The height of a fleet verdict key, else None."""
+    match = FLEET_KEY.match(key)
+    return int(match.group(1)) if match else None
+
+
+def sealed_pairs(keys: Iterable[str], node: str | None = None) -> set[tuple[int, Normalization]]:
+    """(height, normalization) of the records of `node` (None: the flat layout) among `keys`."""
     pairs = set()
     for key in keys:
-        match = RECORD_KEY.match(key.rsplit("/", 1)[-1])
-        if match:
-            pairs.add((int(match.group(1)), Normalization(match.group(2))))
+        parsed = parse_record_key(key)
+        if parsed is not None and parsed.node == node:
+            pairs.add((parsed.height, parsed.normalization))
     return pairs
 
 

@@ -6,20 +6,18 @@ from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
-from evmdigest.models import BUCKETS, DigestReport, Generation, Normalization
-from evmdigest.outcome import PublishedRecord
+from evmdigest.models import BUCKETS, DigestReport, Normalization, bucket_label
+from evmdigest.verdict.outcome import PublishedRecord
 
 
 def bucket_table(flatkv: DigestReport, memiavl: Mapping[Normalization, DigestReport]) -> pd.DataFrame:
     """A row per bucket (account, code, storage, misc|legacy, final); FlatKV and each memiavl side."""
-    all_legacy = flatkv.generation is Generation.LEGACY and all(
-        r.generation is Generation.LEGACY for r in memiavl.values()
-    )
+    generations = [flatkv.generation, *(report.generation for report in memiavl.values())]
     rows = []
     for name in (*BUCKETS, "final"):
         left = flatkv.bucket(name)
         row: dict[str, object] = {
-            "bucket": "legacy" if name == "misc" and all_legacy else name,
+            "bucket": bucket_label(name, generations),
             "flatkv_count": left.count,
             "flatkv_digest": left.digest,
         }

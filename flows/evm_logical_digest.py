@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any, cast
+from typing import Any, cast
 
 from prefect import State, flow, get_run_logger
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
@@ -15,16 +15,16 @@ from prefect.futures import PrefectFuture, wait
 from prefect.runtime import flow_run as current_flow_run
 from prefect.states import Completed, Failed
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
-from pydantic import Field
 
 from blocks import DigestSink, SeidbCli
 from evmdigest.emit.probe import ensure_write_once
 from evmdigest.models import Normalization, OpenMode
-from evmdigest.outcome import GateOutcome, PublishedRecord, ScanTiming
-from evmdigest.segments import newest_unsealed, sealed_pairs, snapshot_heights
+from evmdigest.request import DEFAULT_NORMALIZATIONS, Height, RunRequest, Timeout
+from evmdigest.segments import RECORD_KEY_PREFIX, newest_unsealed, sealed_pairs, snapshot_heights
 from evmdigest.seidb import ScanResult
 from evmdigest.seidb.procs import kill_run
 from evmdigest.tables import bucket_table, verdict_markdown
+from evmdigest.verdict.outcome import GateOutcome, PublishedRecord, ScanTiming
 from flows.tasks import assert_versions, compare_emit, flatkv_digest, memiavl_digest
 
 DEFAULT_SINK_ENV = "EVMDIGEST_SINK"
@@ -64,16 +64,6 @@ def resolve_sink(sink: DigestSink | None, sink_url: str | None) -> DigestSink:
     return DigestSink(url=url)
 
 
-def _validate(flatkv_dir: str, memiavl_dir: str, normalizations: tuple[Normalization, ...]) -> None:
-    if not normalizations:
-        raise ValueError("normalizations: choose at least one of semantic, translator")
-    if len(set(normalizations)) != len(normalizations):
-        raise ValueError(f"normalizations: {[n.value for n in normalizations]} names one twice; list each once")
-    for field, value in (("flatkv_dir", flatkv_dir), ("memiavl_dir", memiavl_dir)):
-        if not Path(value).expanduser().is_dir():
-            raise ValueError(f"{field}: {value!r} is not a directory on this worker; give the store's path")
-
-
 @flow(
     name="evm-logical-digest",
     task_runner=SCAN_RUNNER,
@@ -83,15 +73,15 @@ def _validate(flatkv_dir: str, memiavl_dir: str, normalizations: tuple[Normaliza
 def evm_logical_digest(
     flatkv_dir: str,
     memiavl_dir: str,
-    height: Annotated[int | None, Field(ge=1)] = None,
-    normalizations: tuple[Normalization, ...] = (Normalization.SEMANTIC, Normalization.TRANSLATOR),
+    height: Height = None,
+    normalizations: tuple[Normalization, ...] = DEFAULT_NORMALIZATIONS,
     memiavl_open_mode: OpenMode = OpenMode.SNAPSHOT,
     seidb: SeidbCli | None = None,
     seidb_path: str | None = None,
     sink: DigestSink | None = None,
     sink_url: str | None = None,
     node: str | None = None,
-    scan_timeout: Annotated[float | None, Field(gt=0)] = None,
+    scan_timeout: Timeout = None,
     allow_overwriting_store: bool = False,
 ) -> Any:
     """Seal the EVM state at a segment boundary: FlatKV vs memIAVL logical digests, gated on height.
@@ -113,22 +103,35 @@ def evm_logical_digest(
             which the write-once probe otherwise refuses: a second run could overwrite a sealed verdict.
     """
     logger = get_run_logger()
-    _validate(flatkv_dir, memiavl_dir, normalizations)
-    seidb_cli = resolve_seidb(seidb, seidb_path)
-    sink_config = resolve_sink(sink, sink_url)
-    if allow_overwriting_store:  # the flow parameter widens the block's setting, never narrows it
+    request = RunRequest.create(
+        flatkv_dir=flatkv_dir,
+        memiavl_dir=memiavl_dir,
+        height=height,
+        normalizations=normalizations,
+        open_mode=memiavl_open_mode,
+        seidb_path=seidb_path,
+        sink_url=sink_url,
+        node=node,
+        timeout=scan_timeout,
+        allow_overwriting_store=allow_overwriting_store,
+    )
+    request.check_stores()
+    seidb_cli = resolve_seidb(seidb, request.seidb_path)
+    sink_config = resolve_sink(sink, request.sink_url)
+    if request.allow_overwriting_store:  # the flow parameter widens the block's setting, never narrows it
         sink_config = sink_config.model_copy(update={"allow_overwriting_store": True})
-    node_label = node or os.uname().nodename
+    node_label = request.node or os.uname().nodename
     # Preflight: a missing binary or an unreachable sink must fail now, not after an hour of scanning.
-    runner = seidb_cli.runner(timeout=scan_timeout, run_tag=str(current_flow_run.id))
+    runner = seidb_cli.runner(timeout=request.timeout, run_tag=str(current_flow_run.id))
     runner.resolve()
-    sealed_keys = sink_config.open().list_keys(prefix="endpoint-digest-")
+    sealed_keys = sink_config.open().list_keys(prefix=RECORD_KEY_PREFIX)
     ensure_write_once(
         sink_config.open(), allow_overwriting_store=sink_config.allow_overwriting_store, warn=logger.warning
     )
+    normalizations = request.normalizations
     if height is None:
         height = newest_unsealed(
-            snapshot_heights(Path(memiavl_dir).expanduser()), sealed_pairs(sealed_keys), normalizations
+            snapshot_heights(request.memiavl_dir.expanduser()), sealed_pairs(sealed_keys), normalizations
         )
         if height is None:
             return Completed(
@@ -136,9 +139,9 @@ def evm_logical_digest(
             )
         logger.info("segment discovery: sealing snapshot height %s", height)
 
-    flatkv_future = flatkv_digest.submit(runner, flatkv_dir, height)
+    flatkv_future = flatkv_digest.submit(runner, str(request.flatkv_dir), height)
     memiavl_futures = {
-        n: memiavl_digest.submit(runner, memiavl_dir, height, n, memiavl_open_mode) for n in normalizations
+        n: memiavl_digest.submit(runner, str(request.memiavl_dir), height, n, request.open_mode) for n in normalizations
     }
     flatkv, memiavl = _collect(flatkv_future, memiavl_futures)
     assert_versions(height, [flatkv, *memiavl.values()])

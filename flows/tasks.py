@@ -11,19 +11,16 @@ from prefect.client.schemas.objects import TaskRun
 from prefect.tasks import Task, exponential_backoff
 
 from blocks import DigestSink
-from evmdigest.emit import SinkConflict, SinkError, digest_json, seal_key
+from evmdigest.emit import SinkError
 from evmdigest.emit.probe import ensure_write_once
-from evmdigest.gate import check_versions
 from evmdigest.models import Backend, Normalization, OpenMode
-from evmdigest.outcome import PublishedRecord
-from evmdigest.records import EndpointDigestRecord, compare
 from evmdigest.segments import record_key
 from evmdigest.seidb import DigestRequest, ScanResult, SeidbRunner
 from evmdigest.seidb.relay import LineRelay
-
-
-class VerdictFlip(Exception):
-    """A record already sealed for this height and normalization says otherwise: never overwritten."""
+from evmdigest.verdict.gate import check_versions
+from evmdigest.verdict.outcome import PublishedRecord
+from evmdigest.verdict.publish import publish
+from evmdigest.verdict.records import compare
 
 
 def _scan(runner: SeidbRunner, request: DigestRequest) -> ScanResult:
@@ -88,48 +85,11 @@ def compare_emit(
     record = compare(height, normalization, flatkv.report, memiavl.report, node=node)
     sink = sink_config.open()
     ensure_write_once(sink, allow_overwriting_store=sink_config.allow_overwriting_store, warn=logger.warning)
-    key = record_key(height, normalization)
-    try:
-        result = sink.emit_json(key, record.model_dump(mode="json"))
-    except SinkConflict as conflict:
-        return _already_sealed(sink_config, key, record, conflict)
-    logger.info("sealed %s: match=%s sha256=%s", result.uri, record.match, result.uncompressed_sha256)
-    return PublishedRecord(
-        record=record,
-        uri=result.uri,
-        uncompressed_sha256=result.uncompressed_sha256,
-        seal_uri=result.seal_uri,
-    )
-
-
-def _already_sealed(
-    sink_config: DigestSink, key: str, record: EndpointDigestRecord, conflict: SinkConflict
-) -> PublishedRecord:
-    logger = get_run_logger()
-    sink = sink_config.open()
-    existing = EndpointDigestRecord.model_validate(sink.read_json(key))
-    uri = sink.uri_for(key)
-    if existing.verdict() != record.verdict():
-        raise VerdictFlip(
-            f"verdict flip at {record.height} ({record.normalization.value}): {uri} is sealed with "
-            f"match={existing.match} flatkv={existing.flatkv_digest} memiavl={existing.memiavl_digest}, "
-            f"this run found match={record.match} flatkv={record.flatkv_digest} memiavl={record.memiavl_digest}. "
-            "The sealed object is not overwritten; find out which store changed before re-sealing elsewhere."
-        )
-    seal = conflict.existing_seal
-    if seal is None:
-        # A crash between object and seal: seal it only if the stored bytes are exactly this verdict's
-        # record as we serialize it (complete_seal re-hashes the object and refuses anything else).
-        seal = sink.complete_seal(
-            key, uncompressed_sha256=digest_json(existing.model_dump(mode="json")).uncompressed_sha256
-        )
-        logger.warning("completed the missing seal of %s (same verdict as this run)", uri)
+    published = publish(sink, record_key(height, normalization), record)
+    if published.seal_completed:
+        logger.warning("completed the missing seal of %s (same verdict as this run)", published.uri)
+    elif published.already_sealed:
+        logger.info("already sealed with the same verdict: %s", published.uri)
     else:
-        logger.info("already sealed with the same verdict: %s", uri)
-    return PublishedRecord(
-        record=existing,
-        uri=uri,
-        uncompressed_sha256=seal.uncompressed_sha256,
-        seal_uri=sink.uri_for(seal_key(key)),
-        already_sealed=True,
-    )
+        logger.info("sealed %s: match=%s sha256=%s", published.uri, record.match, published.uncompressed_sha256)
+    return published

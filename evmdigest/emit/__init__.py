@@ -4,7 +4,9 @@
     result = sink.emit_json("segments/42/verdict.json", verdict)
     result.uncompressed_sha256                      # publish out of band; `evm-digest verify` checks it
 
-Contract (details in sink.py, s3.py, s3upload.py, folder.py):
+Sink URLs and object URIs go through one scheme registry (registry.py: `open_sink`, `locate_object`).
+
+Contract (details in sink.py, keys.py, s3.py, s3upload.py, folder.py):
 - One path: emit_json / emit_ndjson / emit_stream all feed a BufferedWriter -> SHA-256 -> gzip -6
   -> the store, with bounded buffers. Every object we write is gzip, seals included.
 - Write-once: an existing key raises SinkConflict(existing_seal=…), never an overwrite
@@ -28,10 +30,10 @@ from evmdigest.emit.errors import (
     SinkErrorKind,
     SinkNotFound,
 )
+from evmdigest.emit.registry import locate_object, open_sink
 from evmdigest.emit.seal import SEAL_SUFFIX, EmitResult, Seal, StoreChecksum, seal_key
 from evmdigest.emit.sink import Sink
 from evmdigest.emit.stream import PayloadDigest, WriteFn, digest_json, digest_ndjson, digest_payload
-from evmdigest.emit.url import open_sink
 
 __all__ = [
     "SEAL_SUFFIX",
@@ -50,6 +52,7 @@ __all__ = [
     "digest_json",
     "digest_ndjson",
     "digest_payload",
+    "locate_object",
     "open_sink",
     "seal_key",
 ]

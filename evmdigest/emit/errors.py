@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from evmdigest.emit.seal import Seal
@@ -83,7 +83,11 @@ def redact(text: str) -> str:
 
 
 class SinkError(Exception):
-    """A sink operation failed. `kind` says what failed; `retryable` whether a retry can help."""
+    """A sink operation failed. `kind` says what failed; `retryable` whether a retry can help.
+
+    `store` is the sink's own label ("S3", "folder"); `location`, when the sink gives one, is how the
+    message names the place (S3 adds the region and the s3:// URI), else "<store> sink <bucket>, key <key>".
+    """
 
     def __init__(
         self,
@@ -93,8 +97,9 @@ class SinkError(Exception):
         bucket: str,
         key: str | None,
         region: str | None,
+        store: str,
+        location: str | None = None,
         hint: str | None = None,
-        store: str = "S3",
     ) -> None:
         self.kind = kind
         self.bucket = bucket
@@ -103,11 +108,13 @@ class SinkError(Exception):
         self.hint = hint if hint is not None else hint_for(kind)
         self.retryable = kind in RETRYABLE_KINDS
         self.store = store
+        self.location = location
         self.what = redact(what)
         super().__init__(self._compose())
 
     def _compose(self) -> str:
-        return f"{_where(self.store, self.bucket, self.key, self.region)}: {self.what}. Hint: {self.hint}."
+        where = self.location or f"{self.store} sink {self.bucket!r}, key {self.key!r}"
+        return f"{where}: {self.what}. Hint: {self.hint}."
 
     def add_detail(self, detail: str) -> None:
         """Append a clause (e.g. what cleanup could not be done) to the operator-facing message."""
@@ -126,54 +133,31 @@ def _rebuild(cls: type[SinkError], state: dict[str, object], message: str) -> Si
     return err
 
 
-def _where(store: str, bucket: str, key: str | None, region: str | None) -> str:
-    if store == "S3":
-        obj = f"s3://{bucket}/{key}" if key else f"s3://{bucket}"
-        return f"S3 bucket {bucket!r}, key {key!r}, region {region or 'unknown'} ({obj})"
-    return f"folder sink {bucket!r}, key {key!r}"
-
-
 class SinkConflict(SinkError):
     """The key already holds an object; `existing_seal` is its seal (None if it was never sealed)."""
 
-    def __init__(
-        self,
-        what: str,
-        *,
-        bucket: str,
-        key: str | None,
-        region: str | None,
-        existing_seal: Seal | None = None,
-        store: str = "S3",
-    ) -> None:
-        super().__init__(SinkErrorKind.CONFLICT, what, bucket=bucket, key=key, region=region, store=store)
+    def __init__(self, what: str, *, existing_seal: Seal | None = None, **where: Any) -> None:
+        super().__init__(SinkErrorKind.CONFLICT, what, **where)
         self.existing_seal = existing_seal
 
 
 class ProducerError(SinkError):
     """The payload producer (`write_fn` / the records iterable) raised; nothing was stored."""
 
-    def __init__(self, what: str, *, bucket: str, key: str | None, region: str | None, store: str) -> None:
-        super().__init__(SinkErrorKind.PRODUCER, what, bucket=bucket, key=key, region=region, store=store)
+    def __init__(self, what: str, **where: Any) -> None:
+        super().__init__(SinkErrorKind.PRODUCER, what, **where)
 
 
 class SinkNotFound(SinkError):
     """No object at the key (reads only; a missing bucket is `no_such_bucket`)."""
 
-    def __init__(self, what: str, *, bucket: str, key: str | None, region: str | None, store: str) -> None:
-        super().__init__(SinkErrorKind.NOT_FOUND, what, bucket=bucket, key=key, region=region, store=store)
+    def __init__(self, what: str, **where: Any) -> None:
+        super().__init__(SinkErrorKind.NOT_FOUND, what, **where)
 
 
 class CorruptObject(SinkError):
     """The stored bytes are not what we write: not one complete gzip member, not JSON, not a seal."""
 
-    def __init__(self, what: str, *, bucket: str, key: str | None, region: str | None, store: str) -> None:
-        super().__init__(
-            SinkErrorKind.OTHER,
-            what,
-            bucket=bucket,
-            key=key,
-            region=region,
-            store=store,
-            hint="the object was altered or not written by evm-digest; run `evm-digest verify`",
-        )
+    def __init__(self, what: str, **where: Any) -> None:
+        hint = "the object was altered or not written by evm-digest; run `evm-digest verify`"
+        super().__init__(SinkErrorKind.OTHER, what, hint=hint, **where)

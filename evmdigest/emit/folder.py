@@ -1,4 +1,4 @@
-"""Folder sink (`file:///dir`): the default for local runs.
+"""Folder sink (`file:///dir`): the default for local runs. Also this scheme's URL rules and registration.
 
 Write-once without a lock: the object is streamed into a hidden temp file in the target directory,
 fsynced, then hard-linked to its final name. `link` fails if the name exists, so two concurrent
@@ -14,10 +14,13 @@ import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
+from urllib.parse import SplitResult, unquote, urlsplit
 
 from evmdigest.emit.errors import SinkConflict, SinkError, SinkErrorKind, SinkNotFound
+from evmdigest.emit.keys import TMP_MARK, validate_key
+from evmdigest.emit.scheme import SinkOptions, SinkScheme
 from evmdigest.emit.seal import StoreChecksum
-from evmdigest.emit.sink import TMP_MARK, Sink
+from evmdigest.emit.sink import Sink
 from evmdigest.emit.stream import READ_CHUNK
 
 
@@ -77,10 +80,7 @@ class _FolderWriter:
         except FileExistsError:
             raise SinkConflict(
                 "an object already exists at this key (another writer got there first); it was not overwritten",
-                bucket=self._sink.bucket,
-                key=self._key,
-                region=None,
-                store="folder",
+                **self._sink.where(self._key),
             ) from None
         except OSError as exc:
             doing = "committing the object"
@@ -129,8 +129,8 @@ class FolderSink(Sink):
         if exc.errno == errno.ENOSPC:
             what += " (the disk is full)"
         if kind is SinkErrorKind.NOT_FOUND:
-            return SinkNotFound(what, bucket=self.bucket, key=key, region=None, store=self.store)
-        return SinkError(kind, what, bucket=self.bucket, key=key, region=None, store=self.store)
+            return SinkNotFound(what, **self.where(key))
+        return SinkError(kind, what, **self.where(key))
 
     def _open_writer(self, key: str) -> _FolderWriter:
         try:
@@ -147,7 +147,7 @@ class FolderSink(Sink):
         except OSError as exc:
             if isinstance(exc, FileNotFoundError):
                 what = "no object at this key"
-                raise SinkNotFound(what, bucket=self.bucket, key=key, region=None, store=self.store) from exc
+                raise SinkNotFound(what, **self.where(key)) from exc
             raise self.os_error(exc, "opening the object", key) from exc
         return self._chunks(f, key)
 
@@ -174,3 +174,32 @@ class FolderSink(Sink):
 
     def _store_checksum(self, key: str) -> StoreChecksum | None:
         return None
+
+
+def open_folder(url: str, parts: SplitResult, options: SinkOptions) -> FolderSink:
+    """`file:///absolute/dir` (S3 options are ignored)."""
+    if parts.netloc not in ("", "localhost"):
+        raise ValueError(
+            f"sink url {url!r}: a file URL needs an absolute path, e.g. file:///var/lib/evm-digest "
+            f"(three slashes); {parts.netloc!r} was read as a host"
+        )
+    path = unquote(parts.path)
+    if not path.startswith("/") or any(p in (".", "..") for p in path.split("/")):
+        raise ValueError(f"sink url {url!r}: use a normalised absolute path like file:///srv/out")
+    return FolderSink(Path(path))
+
+
+def locate_folder(uri: str, parts: SplitResult, options: SinkOptions) -> tuple[Sink, str]:
+    path = Path(unquote(parts.path))
+    folder_url = f"file://{parts.netloc}{path.parent.as_posix()}"
+    return open_folder(folder_url, urlsplit(folder_url), options), validate_key(path.name, allow_seal=True)
+
+
+SCHEME = SinkScheme(
+    name="file",
+    sink_class=FolderSink,
+    example="file:///absolute/dir",
+    object_example="file:///path",
+    open=open_folder,
+    locate=locate_folder,
+)

@@ -38,14 +38,11 @@ class OverwritingStore(SinkError):
             SinkErrorKind.OTHER,
             f"the store {sink.describe()} overwrote the write-once probe object {sink.uri_for(PROBE_KEY)} "
             f"although the write was conditional (If-None-Match: *); {RISK}",
-            bucket=sink.bucket,
-            key=sink.full_key(PROBE_KEY),
-            region=sink.region,
-            store=sink.store,
             hint=(
                 "publish to a store that honours conditional writes (AWS S3, current MinIO, SeaweedFS, "
                 f"Cloudflare R2, a local folder), or accept the risk explicitly with {OPT_OUT}"
             ),
+            **sink.where(sink.full_key(PROBE_KEY)),
         )
 
 

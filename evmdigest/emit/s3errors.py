@@ -76,6 +76,15 @@ _CREDENTIAL_SOURCES = (
 )
 
 
+S3_STORE = "S3"
+
+
+def s3_location(bucket: str, key: str | None, region: str | None) -> str:
+    """How error messages name a place in S3: bucket, key, region and the s3:// URI."""
+    obj = f"s3://{bucket}/{key}" if key else f"s3://{bucket}"
+    return f"S3 bucket {bucket!r}, key {key!r}, region {region or 'unknown'} ({obj})"
+
+
 def client_error_code(exc: bx.ClientError) -> tuple[str, str, int]:
     err: dict[str, Any] = dict(exc.response.get("Error", {}))
     meta: dict[str, Any] = dict(exc.response.get("ResponseMetadata", {}))
@@ -87,7 +96,13 @@ def classify_s3_error(
     exc: BaseException, *, operation: str, bucket: str, key: str | None, region: str | None
 ) -> SinkError:
     """One SinkError (or SinkConflict / SinkNotFound) for any failure of an S3 call."""
-    where: dict[str, Any] = {"bucket": bucket, "key": key, "region": region}
+    where: dict[str, Any] = {
+        "bucket": bucket,
+        "key": key,
+        "region": region,
+        "store": S3_STORE,
+        "location": s3_location(bucket, key, region),
+    }
     if isinstance(exc, SinkError):
         return exc
     if isinstance(exc, bx.ClientError):
@@ -99,7 +114,7 @@ def classify_s3_error(
         if kind is SinkErrorKind.CONFLICT:
             return SinkConflict(f"{detail}; an object already exists at this key and was not overwritten", **where)
         if kind is SinkErrorKind.NOT_FOUND:
-            return SinkNotFound(f"{detail}; no object at this key", store="S3", **where)
+            return SinkNotFound(f"{detail}; no object at this key", **where)
         return SinkError(kind, detail, **where)
     if isinstance(exc, _CREDENTIAL_EXCEPTIONS):
         return SinkError(

@@ -12,7 +12,7 @@ import base64
 import hashlib
 import queue
 import threading
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, NoReturn, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -21,9 +21,8 @@ from evmdigest.emit.s3errors import classify_s3_error
 from evmdigest.emit.seal import StoreChecksum, b64_sha256, composite_sha256
 
 if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import CompletedPartTypeDef
-
-    from evmdigest.emit.s3 import S3Sink
 
 MIN_PART_SIZE = 5 * 1024 * 1024  # S3 rejects smaller non-final parts
 MAX_PART_SIZE = 5 * 1024 * 1024 * 1024
@@ -34,8 +33,23 @@ CONTENT_TYPE = "application/gzip"
 AWS_ERRORS = (ClientError, BotoCoreError)
 
 
+class UploadTarget(Protocol):
+    """What an upload needs from its sink (S3Sink provides it; this module never imports s3.py)."""
+
+    bucket: str
+    region: str | None
+    part_size: int
+    client: S3Client
+
+    def full_key(self, key: str) -> str: ...
+
+    def error(self, kind: SinkErrorKind, what: str, key: str | None) -> SinkError: ...
+
+    def confirm_checksum(self, key: str, local: StoreChecksum, reported: str | None) -> StoreChecksum | None: ...
+
+
 class S3Writer:
-    def __init__(self, sink: S3Sink, key: str) -> None:
+    def __init__(self, sink: UploadTarget, key: str) -> None:
         self._sink = sink
         self._key = key
         self._full = sink.full_key(key)

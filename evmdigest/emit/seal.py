@@ -11,12 +11,13 @@ from __future__ import annotations
 import base64
 import hashlib
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
 SEAL_SUFFIX = ".seal.json"
-SEAL_FORMAT = "evm-digest.seal/1"
+SealFormat = Literal["evm-digest.seal/1"]
+SEAL_FORMAT: SealFormat = get_args(SealFormat)[0]  # the seal format's one spelling, for readers that check it
 
 
 def seal_key(key: str) -> str:
@@ -79,7 +80,7 @@ class Seal(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    format: Literal["evm-digest.seal/1"] = "evm-digest.seal/1"
+    format: SealFormat = SEAL_FORMAT
     key: str
     uri: str
     uncompressed_sha256: str

@@ -14,7 +14,7 @@ import json
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from pydantic import ValidationError
 
@@ -26,6 +26,7 @@ from evmdigest.emit.errors import (
     SinkErrorKind,
     SinkNotFound,
 )
+from evmdigest.emit.keys import TMP_MARK, check_key_length, validate_key
 from evmdigest.emit.seal import SEAL_SUFFIX, EmitResult, Seal, StoreChecksum, seal_key
 from evmdigest.emit.stream import (
     GzipFormatError,
@@ -41,28 +42,6 @@ from evmdigest.emit.stream import (
 )
 
 log = logging.getLogger("evmdigest.emit")
-
-TMP_MARK = ".evmd-tmp-"
-_MAX_KEY_BYTES = 1024  # S3's limit, applied to the full key (prefix included) on every sink
-
-
-def validate_key(key: object, *, allow_seal: bool = False) -> str:
-    """Reject keys that could escape the prefix, collide with our own names, or break a store."""
-    fix = "use a relative key such as 'segments/000123/verdict.json'"
-    if not isinstance(key, str) or not key:
-        raise ValueError(f"key {key!r} is empty or not a string; {fix}")
-    if key.startswith("/") or key.endswith("/"):
-        raise ValueError(f"key {key!r} must not start or end with '/'; {fix}")
-    if "\\" in key or any(ord(c) < 32 or ord(c) == 127 for c in key):
-        raise ValueError(f"key {key!r} contains a backslash or control character; {fix}")
-    parts = key.split("/")
-    if any(p in ("", ".", "..") for p in parts):
-        raise ValueError(f"key {key!r} has an empty, '.' or '..' path segment; {fix}")
-    if TMP_MARK in parts[-1]:
-        raise ValueError(f"key {key!r} contains {TMP_MARK!r}, reserved for temp files; {fix}")
-    if not allow_seal and key.endswith(SEAL_SUFFIX):
-        raise ValueError(f"key {key!r} ends with {SEAL_SUFFIX!r}, reserved for seals; {fix}")
-    return key
 
 
 class _Hashes(Protocol):
@@ -81,7 +60,7 @@ class _Hashes(Protocol):
 class Sink(ABC):
     """A write-once store of gzip objects. Use `open_sink(url)` to get one."""
 
-    store: str = "S3"
+    store: ClassVar[str]  # how messages name this kind of store ("S3", "folder"); each subclass sets it
     bucket: str = ""
     region: str | None = None
     prefix: str = ""
@@ -115,30 +94,49 @@ class Sink(ABC):
         """The key as the store names it (sink prefix included)."""
         return key
 
+    def location(self, full_key: str | None) -> str | None:
+        """How error messages name this place; None gives the generic "<store> sink <bucket>, key <key>"."""
+        return None
+
+    def where(self, full_key: str | None) -> dict[str, Any]:
+        """The keyword arguments every SinkError about `full_key` in this sink takes."""
+        return {
+            "bucket": self.bucket,
+            "key": full_key,
+            "region": self.region,
+            "store": self.store,
+            "location": self.location(full_key),
+        }
+
     def error(self, kind: SinkErrorKind, what: str, key: str | None) -> SinkError:
         """A SinkError about `key` (relative to the sink's prefix)."""
-        full = self.full_key(key) if key else None
-        return SinkError(kind, what, bucket=self.bucket, key=full, region=self.region, store=self.store)
+        return SinkError(kind, what, **self.where(self.full_key(key) if key else None))
 
     def corrupt(self, what: str, key: str) -> CorruptObject:
-        return CorruptObject(what, bucket=self.bucket, key=self.full_key(key), region=self.region, store=self.store)
+        return CorruptObject(what, **self.where(self.full_key(key)))
+
+    def checked_key(self, key: object, *, allow_seal: bool = False, sealed: bool = False) -> str:
+        """`key` if it is a valid key here (see keys.py); `sealed`: it must leave room for its seal's key."""
+        valid = validate_key(key, allow_seal=allow_seal)
+        check_key_length(valid, self.full_key(valid), sealed=sealed)
+        return valid
 
     def store_checksum(self, key: str) -> StoreChecksum | None:
         """The store's current checksum of `key`; None if the store keeps none or there is no object."""
-        return self._store_checksum(validate_key(key, allow_seal=True))
+        return self._store_checksum(self.checked_key(key, allow_seal=True))
 
     # ---- emission --------------------------------------------------------------------------
     def emit_json(self, key: str, obj: Any) -> EmitResult:
         """Emit `obj` as one JSON document (pydantic models are dumped in JSON mode)."""
-        return self._emit(validate_key(key), json_writer(obj), sealed=True)
+        return self._emit(self.checked_key(key, sealed=True), json_writer(obj), sealed=True)
 
     def emit_ndjson(self, key: str, records: Iterable[Any]) -> EmitResult:
         """Emit one JSON line per record; `records` is consumed lazily."""
-        return self._emit(validate_key(key), ndjson_writer(records), sealed=True)
+        return self._emit(self.checked_key(key, sealed=True), ndjson_writer(records), sealed=True)
 
     def emit_stream(self, key: str, write_fn: WriteFn) -> EmitResult:
         """Emit whatever `write_fn(f)` writes into the binary file `f` (the uncompressed payload)."""
-        return self._emit(validate_key(key), write_fn, sealed=True)
+        return self._emit(self.checked_key(key, sealed=True), write_fn, sealed=True)
 
     def _result(self, key: str, hashes: _Hashes, store_checksum: StoreChecksum | None) -> EmitResult:
         return EmitResult(
@@ -169,10 +167,7 @@ class Sink(ABC):
                 failure = ProducerError(
                     f"the payload producer raised {type(exc).__name__}: {exc}; the emission was "
                     "aborted and nothing was stored at this key (the store did not fail)",
-                    bucket=self.bucket,
-                    key=self.full_key(key),
-                    region=self.region,
-                    store=self.store,
+                    **self.where(self.full_key(key)),
                 )
             if failure is None:
                 raise  # KeyboardInterrupt and friends pass through after the abort
@@ -206,14 +201,7 @@ class Sink(ABC):
         return result.model_copy(update={"seal_uri": self.uri_for(seal_key(key))})
 
     def _conflict(self, key: str, what: str) -> SinkConflict:
-        return SinkConflict(
-            what,
-            bucket=self.bucket,
-            key=self.full_key(key),
-            region=self.region,
-            existing_seal=self._seal_or_none(key),
-            store=self.store,
-        )
+        return SinkConflict(what, existing_seal=self._seal_or_none(key), **self.where(self.full_key(key)))
 
     def _seal_or_none(self, key: str) -> Seal | None:
         if key.endswith(SEAL_SUFFIX):
@@ -226,7 +214,7 @@ class Sink(ABC):
     # ---- reading ---------------------------------------------------------------------------
     def read_bytes_iter(self, key: str) -> Iterator[bytes]:
         """The gunzipped payload of `key`, streamed."""
-        validate_key(key, allow_seal=True)
+        self.checked_key(key, allow_seal=True)
         try:
             yield from iter_gunzip(self._read_chunks(key))
         except GzipFormatError as exc:
@@ -254,7 +242,7 @@ class Sink(ABC):
 
     def read_seal(self, key: str) -> Seal | None:
         """The seal of `key`, or None if there is none (never written, or a crash before it)."""
-        validate_key(key)
+        self.checked_key(key)
         try:
             raw = self.read_json(seal_key(key))
         except SinkNotFound:
@@ -267,7 +255,7 @@ class Sink(ABC):
 
     def digest_object(self, key: str) -> ObjectDigest:
         """Re-read `key` and hash both its stored gzip bytes and its gunzipped payload."""
-        validate_key(key, allow_seal=True)
+        self.checked_key(key, allow_seal=True)
         try:
             return digest_stored(self._read_chunks(key))
         except GzipFormatError as exc:
@@ -285,7 +273,7 @@ class Sink(ABC):
         `digest_json(obj).uncompressed_sha256`), never from the stored object, so the seal still
         attests what the writer meant to publish.
         """
-        validate_key(key)
+        self.checked_key(key, sealed=True)
         existing = self.read_seal(key)
         if existing is not None:
             if existing.uncompressed_sha256 == uncompressed_sha256:

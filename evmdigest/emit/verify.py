@@ -1,26 +1,22 @@
-"""`evm-digest verify URI`: re-read an emitted object, gunzip, re-hash, compare with its seal.
+"""Verify an emitted object: re-read it, gunzip, re-hash, compare with its seal (`evm-digest verify URI`).
 
-Exit codes: 0 ok; 1 mismatch or missing seal; 2 the object (or store) could not be reached.
-Every reference available must agree with the re-hashed bytes: `--sha256` when given, and the seal
-when present (its payload hash and sizes, its gzip hash, and on S3 the store's own checksum).
-Run standalone as `python -m evmdigest.emit.verify URI [--sha256 HEX] …`.
+Outcomes and their exit codes: 0 ok; 1 mismatch or missing seal; 2 the object (or store) could not be
+reached. Every reference available must agree with the re-hashed bytes: `sha256` when given, and the
+seal when present (its payload hash and sizes, its gzip hash, and on S3 the store's own checksum).
+The object is found through the sink-scheme registry; the command line lives in evmdigest/cli.py.
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
-from pathlib import Path
 from typing import Literal
-from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel
 
 from evmdigest.emit.errors import CorruptObject, SinkError, SinkNotFound
+from evmdigest.emit.registry import locate_object
 from evmdigest.emit.seal import Seal, seal_key
-from evmdigest.emit.sink import Sink, validate_key
+from evmdigest.emit.sink import Sink
 from evmdigest.emit.stream import GzipFormatError, ObjectDigest
-from evmdigest.emit.url import open_sink
 from evmdigest.models import HEX64
 
 Status = Literal["ok", "mismatch", "missing_seal", "unreachable"]
@@ -42,20 +38,6 @@ def _outcome(status: Status, uri: str, detail: str, **extra: object) -> VerifyOu
     return VerifyOutcome.model_validate(
         {"status": status, "exit_code": EXIT_CODES[status], "uri": uri, "detail": detail, **extra}
     )
-
-
-def sink_for_object(uri: str, *, endpoint_url: str | None, region: str | None) -> tuple[Sink, str]:
-    """The sink holding `uri` and the object's key within it."""
-    parts = urlsplit(uri)
-    if parts.scheme == "s3":
-        key = parts.path.lstrip("/")  # S3 URIs carry raw keys (as `aws s3` prints them), not %-escapes
-        sink = open_sink(f"s3://{parts.netloc}", endpoint_url=endpoint_url, region=region)
-        return sink, validate_key(key, allow_seal=True)
-    if parts.scheme == "file":
-        path = Path(unquote(parts.path))
-        sink = open_sink(f"file://{parts.netloc}{path.parent.as_posix()}")
-        return sink, validate_key(path.name, allow_seal=True)
-    raise ValueError(f"uri {uri!r}: unsupported scheme {parts.scheme!r}; use s3://bucket/key or file:///path")
 
 
 def _compare(seal: Seal | None, sha256: str | None, digest: ObjectDigest, sink: Sink, key: str) -> list[str]:
@@ -88,7 +70,7 @@ def verify_object(
         raise ValueError(f"--sha256 {sha256!r} is not 64 hex characters; pass the payload's SHA-256 in hex")
     expected = sha256.lower() if sha256 else None
     try:
-        sink, key = sink_for_object(uri, endpoint_url=endpoint_url, region=region)
+        sink, key = locate_object(uri, endpoint_url=endpoint_url, region=region)
     except (ValueError, SinkError) as exc:
         return _outcome("unreachable", uri, f"cannot open the store: {exc}", expected=expected)
     seal_uri = sink.uri_for(seal_key(key))
@@ -125,33 +107,3 @@ def verify_object(
         return _outcome("missing_seal", uri, detail, **found)
     against = " and ".join(n for n, v in (("--sha256", sha256), ("the seal", seal)) if v is not None)
     return _outcome("ok", uri, f"payload sha256 matches {against}", **found)
-
-
-def verify_main(uri: str, sha256: str | None, endpoint_url: str | None, region: str | None) -> int:
-    """Print the JSON outcome on stdout and return the exit code (2 also for a malformed --sha256)."""
-    try:
-        outcome = verify_object(uri, sha256=sha256, endpoint_url=endpoint_url, region=region)
-    except ValueError as exc:
-        print(f"evm-digest verify: {exc}", file=sys.stderr)
-        return 2
-    print(outcome.model_dump_json())
-    return outcome.exit_code
-
-
-def add_verify_arguments(parser: argparse.ArgumentParser) -> None:
-    """The `verify` options, for wiring into the main CLI; call verify_main(**vars(ns)) after."""
-    parser.add_argument("uri", help="s3://bucket/key or file:///path of an emitted object")
-    parser.add_argument("--sha256", default=None, help="expected payload SHA-256 (hex), out of band")
-    parser.add_argument("--endpoint-url", dest="endpoint_url", default=None, help="S3-compatible endpoint")
-    parser.add_argument("--region", default=None, help="AWS region (default: boto3's chain)")
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="evm-digest verify", description=__doc__.splitlines()[0])
-    add_verify_arguments(parser)
-    ns = parser.parse_args(argv)
-    return verify_main(ns.uri, ns.sha256, ns.endpoint_url, ns.region)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,17 +1,27 @@
-"""The seidb contract layer: run `seidb evm-logical-digest` and read its report, failing closed."""
+"""The seidb contract layer: run seidb's commands and read what they print, failing closed.
 
+Owns the generic safe process runner (process.py, with procs.py's tags and kill helpers), the one
+argv builder for every seidb command (argv.py), `SeidbRunner` (runner.py), one parser per output form
+(parse.py: the digest report in every generation), the renderer the simulator prints through
+(render.py), typed errors (errors.py) and the log relay for live lines (relay.py).
+"""
+
+from evmdigest.seidb.argv import DigestRequest, FindHashRequest, InspectRequest, SeidbRequest, build_argv
 from evmdigest.seidb.errors import ReportError, SeidbError, SeidbFailed, SeidbNotFound, SeidbTimeout
 from evmdigest.seidb.parse import ReportParser, parse_report
-from evmdigest.seidb.runner import DigestRequest, ScanResult, SeidbRunner, build_argv
+from evmdigest.seidb.runner import ScanResult, SeidbRunner
 
 __all__ = [
     "DigestRequest",
+    "FindHashRequest",
+    "InspectRequest",
     "ReportError",
     "ReportParser",
     "ScanResult",
     "SeidbError",
     "SeidbFailed",
     "SeidbNotFound",
+    "SeidbRequest",
     "SeidbRunner",
     "SeidbTimeout",
     "build_argv",

@@ -14,20 +14,28 @@ from typing import Any
 from pydantic import ValidationError
 
 from evmdigest.digest import final_digest
-from evmdigest.models import BUCKETS, HEX64, BucketDigest, DigestReport, Generation, ZeroCensus
+from evmdigest.models import (
+    BUCKET_NAMES,
+    BUCKETS,
+    HEX64,
+    LEGACY_BUCKET,
+    BucketDigest,
+    DigestReport,
+    Generation,
+    ZeroCensus,
+    fourth_bucket_name,
+)
 from evmdigest.seidb.errors import ReportError
+from evmdigest.seidb.textform import BANNER_HEADER, CENSUS_HEADER, HEADER_KEYS, INT_KEYS, REPORT_HEADER, final_label
 
-REPORT_HEADER = "EVM logical digest report"
-BANNER_HEADER = "EVM logical digest start"
-CENSUS_HEADER = "Zero-value memiavl census"
-HEADER_KEYS = ("backend", "mode", "db_dir", "source", "requested_height", "version", "normalization")
-INT_KEYS = ("requested_height", "version")
 REQUIRED_KEYS = ("backend", "requested_height", "version")
 
-_BUCKET_LINE = re.compile(r"^(account|code|storage|misc|legacy)\s+count=(\S*)\s+bucket_digest=(\S*)\s*$")
-_BUCKET_START = re.compile(r"^(account|code|storage|misc|legacy)\s+count=")
+_NAMES = "|".join(BUCKET_NAMES)
+_FOURTH = f"{BUCKETS[3]}|{LEGACY_BUCKET}"
+_BUCKET_LINE = re.compile(rf"^({_NAMES})\s+count=(\S*)\s+bucket_digest=(\S*)\s*$")
+_BUCKET_START = re.compile(rf"^({_NAMES})\s+count=")
 _FINAL_LINE = re.compile(r"^FINAL_DIGEST\s+(\S+)\s+count=(\S*)\s+digest=(\S*)\s*$")
-_MARKER_LINE = re.compile(r"^flatkv_marker_adjustment: omitted (\S+) from (misc|legacy) bucket in final result$")
+_MARKER_LINE = re.compile(rf"^flatkv_marker_adjustment: omitted (\S+) from ({_FOURTH}) bucket in final result$")
 _CENSUS_FIELDS = frozenset(ZeroCensus.model_fields)
 _JSON_REPORT_KEYS = frozenset({"final", "requested_height", "account"})
 
@@ -171,17 +179,17 @@ class ReportParser:
         for key in REQUIRED_KEYS:
             if key not in self._text:
                 raise ReportError(key, f"missing from the '{REPORT_HEADER}' section")
-        if "misc" in self._buckets and "legacy" in self._buckets:
+        if "misc" in self._buckets and LEGACY_BUCKET in self._buckets:
             raise ReportError("misc", "both a `misc` and a `legacy` bucket line (two report generations mixed)")
-        generation = Generation.LEGACY if "legacy" in self._buckets else Generation.MISC
-        fourth = generation.value
+        generation = Generation.LEGACY if LEGACY_BUCKET in self._buckets else Generation.MISC
+        fourth = fourth_bucket_name(generation)
         for name in (*BUCKETS[:3], fourth):
             if name not in self._buckets:
                 raise ReportError(name, "bucket line missing from 'Bucket digests'")
         if self._final is None:
             raise ReportError("final", "no FINAL_DIGEST line")
         label, final, line_no = self._final
-        expected_label = f"account+code+storage+{fourth}"
+        expected_label = final_label(fourth)
         if label != expected_label:
             raise ReportError("final", f"label {label!r} does not match buckets ({expected_label})", line_no=line_no)
         for marker, bucket in self._markers:

@@ -9,20 +9,26 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from evmdigest.models import BUCKETS, DigestReport, Generation
+from evmdigest.models import BUCKETS, DigestReport, Generation, fourth_bucket_name
+from evmdigest.seidb.textform import (
+    BUCKETS_HEADER,
+    CENSUS_HEADER,
+    HEADER_KEYS,
+    OMITTED_WHEN_EMPTY,
+    REPORT_HEADER,
+    final_label,
+)
 
 
 def header_lines(report: DigestReport, title: str) -> list[str]:
-    lines = [title, f"backend: {report.backend.value}"]
-    if report.mode:
-        lines.append(f"mode: {report.mode}")
-    lines += [
-        f"db_dir: {report.db_dir or ''}",
-        f"source: {report.source or ''}",
-        f"requested_height: {report.requested_height}",
-        f"version: {report.version}",
-        f"normalization: {report.normalization or ''}",
-    ]
+    lines = [title]
+    for key in HEADER_KEYS:
+        value = getattr(report, key)
+        if value is None or value == "":
+            if key in OMITTED_WHEN_EMPTY:
+                continue
+            value = ""
+        lines.append(f"{key}: {value}")
     return lines
 
 
@@ -30,27 +36,28 @@ def render_text(report: DigestReport, generation: Generation) -> str:
     """The report section as that text generation prints it (no narration)."""
     if generation is Generation.JSON:
         raise ValueError("render_text renders the text generations; use render_json for --json")
-    fourth = "legacy" if generation is Generation.LEGACY else "misc"
-    lines = [*header_lines(report, "EVM logical digest report"), ""]
+    fourth = fourth_bucket_name(generation)
+    lines = [*header_lines(report, REPORT_HEADER), ""]
     for marker in report.marker_adjustments:
         lines += [f"flatkv_marker_adjustment: omitted {marker} from {fourth} bucket in final result", ""]
     census = report.zero_census
     if census is not None and generation is Generation.MISC:
         lines += [
-            "Zero-value memiavl census",
+            CENSUS_HEADER,
             f"zero_accounts={census.zero_accounts} zero_codehash_rows={census.zero_codehash_rows} "
             f"empty_code_values={census.empty_code_values} zero_storage_slots={census.zero_storage_slots}",
             f"live_accounts_with_zero_codehash_row={census.live_accounts_with_zero_codehash_row} "
             f"live_accounts_without_codehash_row={census.live_accounts_without_codehash_row}",
             "",
         ]
-    lines.append("Bucket digests (final digest inputs)")
-    labels = {"account": "account  ", "code": "code     ", "storage": "storage  "}
-    labels["misc"] = "legacy   " if fourth == "legacy" else "misc   "
+    lines.append(BUCKETS_HEADER)
+    # seidb pads the first three names to 9 columns and prints the fourth with three spaces after it.
+    labels = {"account": "account  ", "code": "code     ", "storage": "storage  ", "misc": f"{fourth}   "}
     for name in BUCKETS:
         bucket = report.bucket(name)
         lines.append(f"{labels[name]}count={bucket.count} bucket_digest={bucket.digest}")
-    lines += ["", f"FINAL_DIGEST account+code+storage+{fourth} count={report.final.count} digest={report.final.digest}"]
+    final = report.final
+    lines += ["", f"FINAL_DIGEST {final_label(fourth)} count={final.count} digest={final.digest}"]
     return "\n".join(lines) + "\n"
 
 

@@ -1,62 +1,35 @@
-"""Run `seidb evm-logical-digest`: argv (never a shell string), live lines, timeout, typed errors."""
+"""SeidbRunner: one configured seidb binary, each command run through the safe process runner.
+
+`run_digest` is the digest report (parsed live by the one report parser); `run_lines` runs any
+request of argv.py with the caller's line consumers, for commands whose parser lives elsewhere
+(inspect, find-hash). Failures are typed: SeidbNotFound, SeidbFailed (both tails), SeidbTimeout,
+ReportError (with the command and the stdout tail attached as a note).
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import threading
-import time
-import uuid
-from collections import deque
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Literal
 
-from evmdigest.models import Backend, DigestReport, Normalization, OpenMode
-from evmdigest.seidb.errors import ReportError, SeidbFailed, SeidbNotFound, SeidbTimeout
+from evmdigest.models import DigestReport
+from evmdigest.seidb.argv import DigestRequest, SeidbRequest, build_argv, help_argv
+from evmdigest.seidb.errors import SeidbFailed, SeidbNotFound, SeidbTimeout
 from evmdigest.seidb.parse import ReportParser
-from evmdigest.seidb.procs import RUN_TAG_ENV, SCAN_TAG_ENV, kill_group_and_tagged, pdeathsig_prefix
+from evmdigest.seidb.process import (
+    LineConsumer,
+    ProcessResult,
+    ProcessRunner,
+    ProcessStartError,
+    ProcessTimeout,
+    Stream,
+)
 
-Stream = Literal["stdout", "stderr"]
 LineCallback = Callable[[Stream, str], None]
-TAIL_BYTES = 4096
 HELP_TIMEOUT_S = 30.0
-
-
-@dataclass(frozen=True)
-class DigestRequest:
-    backend: Backend
-    db_dir: Path
-    height: int
-    normalization: Normalization | None = None
-    open_mode: OpenMode = OpenMode.SNAPSHOT
-
-    def __post_init__(self) -> None:
-        if self.backend is Backend.COMPOSITE:
-            raise ValueError("backend: composite scans take two dirs and are not run by this gate yet")
-        if self.backend is Backend.MEMIAVL and self.normalization is None:
-            raise ValueError("normalization: a memiavl scan needs one (semantic or translator)")
-        if self.backend is Backend.FLATKV and self.normalization is not None:
-            raise ValueError("normalization: only memiavl scans take one; drop it for flatkv")
-        if self.height < 0:
-            raise ValueError(f"height: must be >= 0 (0 means current), got {self.height}")
-
-    @property
-    def label(self) -> str:
-        return self.backend.value if self.normalization is None else f"memiavl/{self.normalization.value}"
-
-
-def build_argv(binary: str, request: DigestRequest, *, json_output: bool) -> list[str]:
-    argv = [binary, "evm-logical-digest", "--backend", request.backend.value, "--db-dir", str(request.db_dir)]
-    argv += ["--height", str(request.height)]
-    if request.normalization is not None:
-        argv += ["--memiavl-normalization", request.normalization.value]
-        argv += ["--memiavl-open-mode", request.open_mode.value]
-    if json_output:
-        argv.append("--json")
-    return argv
 
 
 @dataclass
@@ -69,46 +42,9 @@ class ScanResult:
     finished_at: float
 
 
-class _Tail:
-    """The last TAIL_BYTES of a stream, for error messages."""
-
-    def __init__(self) -> None:
-        self._chunks: deque[bytes] = deque()
-        self._size = 0
-
-    def add(self, chunk: bytes) -> None:
-        self._chunks.append(chunk[-TAIL_BYTES:])
-        self._size += len(self._chunks[-1])
-        while self._size > TAIL_BYTES and len(self._chunks) > 1:
-            self._size -= len(self._chunks.popleft())
-
-    def text(self) -> str:
-        return b"".join(self._chunks)[-TAIL_BYTES:].decode("utf-8", errors="replace")
-
-
-@dataclass
-class _Pump:
-    name: Stream
-    pipe: IO[bytes]
-    on_line: LineCallback | None
-    parser: ReportParser | None
-    tail: _Tail = field(default_factory=_Tail)
-    error: BaseException | None = None
-
-    def run(self) -> None:
-        try:
-            for raw in iter(self.pipe.readline, b""):
-                self.tail.add(raw)
-                line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
-                if self.parser is not None and self.error is None:
-                    try:
-                        self.parser.feed(line)
-                    except ReportError as exc:
-                        self.error = exc  # keep draining so the child never blocks on a full pipe
-                if self.on_line is not None:
-                    self.on_line(self.name, line)
-        finally:
-            self.pipe.close()
+def _with_command(exc: Exception, result: ProcessResult) -> Exception:
+    exc.add_note(f"command: {' '.join(result.argv)}\n--- stdout tail ---\n{result.stdout_tail}")
+    return exc
 
 
 class SeidbRunner:
@@ -131,6 +67,7 @@ class SeidbRunner:
         self.timeout = timeout
         self.env = dict(env or {})
         self.run_tag = run_tag
+        self.process = ProcessRunner(env=self.env, run_tag=run_tag)
 
     def resolve(self) -> str:
         found = shutil.which(self.binary)
@@ -147,27 +84,64 @@ class SeidbRunner:
         key = (os.path.realpath(binary), stat.st_mtime_ns, stat.st_size, tuple(sorted(self.env.items())))
         with self._lock:
             if key not in self._json_support:
-                try:
-                    help_run = subprocess.run(
-                        [binary, "evm-logical-digest", "--help"],
-                        capture_output=True,
-                        timeout=HELP_TIMEOUT_S,
-                        env=self._child_env(),
-                        check=False,
-                    )
-                    text = help_run.stdout + help_run.stderr
-                    self._json_support[key] = help_run.returncode == 0 and b"--json" in text
-                except subprocess.TimeoutExpired:
-                    self._json_support[key] = False  # the scan itself will surface a hung binary
+                self._json_support[key] = self._probe_json(binary)
             return self._json_support[key]
 
-    def _child_env(self, scan_id: str | None = None) -> dict[str, str]:
-        env = {**os.environ, **self.env}
-        if scan_id is not None:
-            env[SCAN_TAG_ENV] = scan_id
-        if self.run_tag is not None:
-            env[RUN_TAG_ENV] = self.run_tag
-        return env
+    def _probe_json(self, binary: str) -> bool:
+        seen: list[bool] = []
+
+        def look(line: str) -> None:
+            if "--json" in line:
+                seen.append(True)
+
+        try:
+            result = self._run(help_argv(binary), timeout=HELP_TIMEOUT_S, stdout=[look], stderr=[look])
+        except SeidbTimeout:
+            return False  # the scan itself will surface a hung binary
+        return result.exit_code == 0 and bool(seen)
+
+    def _run(
+        self,
+        argv: list[str],
+        *,
+        timeout: float,
+        stdout: Sequence[LineConsumer] = (),
+        stderr: Sequence[LineConsumer] = (),
+        after_kill: Callable[[], None] | None = None,
+    ) -> ProcessResult:
+        try:
+            return self.process.run(argv, timeout=timeout, stdout=stdout, stderr=stderr, after_kill=after_kill)
+        except ProcessStartError as exc:
+            raise SeidbNotFound(argv[0], f"could not be started ({exc.strerror})") from exc
+        except ProcessTimeout as exc:
+            error = SeidbTimeout(exc.argv, exc.timeout, exc.stdout_tail, exc.stderr_tail)
+            for note in getattr(exc, "__notes__", []):
+                error.add_note(note)
+            raise error from None
+
+    def run_lines(
+        self,
+        request: SeidbRequest,
+        *,
+        stdout: Sequence[LineConsumer] = (),
+        stderr: Sequence[LineConsumer] = (),
+        json_output: bool | None = None,
+        after_kill: Callable[[], None] | None = None,
+    ) -> ProcessResult:
+        """Run `request`, feeding each line to its stream's consumers as it arrives.
+
+        Raises SeidbFailed on a non-zero exit, then the first error a consumer raised (a parser's
+        ReportError, say) with the command and stdout tail noted; `after_kill` runs after any kill.
+        """
+        binary = self.resolve()
+        use_json = self.supports_json() if json_output is None else json_output
+        argv = build_argv(binary, request, json_output=use_json)
+        result = self._run(argv, timeout=self.timeout, stdout=stdout, stderr=stderr, after_kill=after_kill)
+        if result.exit_code != 0:
+            raise SeidbFailed(argv, result.exit_code, result.stdout_tail, result.stderr_tail)
+        if result.consumer_error is not None:
+            raise _with_command(result.consumer_error, result)
+        return result
 
     def run_digest(
         self,
@@ -175,58 +149,20 @@ class SeidbRunner:
         *,
         on_line: LineCallback | None = None,
         json_output: bool | None = None,
+        after_kill: Callable[[], None] | None = None,
     ) -> ScanResult:
-        binary = self.resolve()
+        """One digest report, parsed while seidb prints it; `on_line(stream, line)` sees every line."""
         use_json = self.supports_json() if json_output is None else json_output
-        argv = build_argv(binary, request, json_output=use_json)
-        scan_id = uuid.uuid4().hex
         parser = ReportParser()
-        started = time.time()
+        stdout: list[LineConsumer] = [parser.feed]
+        stderr: list[LineConsumer] = []
+        if on_line is not None:
+            stdout.append(lambda line: on_line("stdout", line))
+            stderr.append(lambda line: on_line("stderr", line))
+        result = self.run_lines(request, stdout=stdout, stderr=stderr, json_output=use_json, after_kill=after_kill)
         try:
-            proc = subprocess.Popen(
-                pdeathsig_prefix() + argv,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                env=self._child_env(scan_id),
-                start_new_session=True,
-            )
-        except OSError as exc:
-            raise SeidbNotFound(binary, f"could not be started ({exc.strerror})") from exc
-        assert proc.stdout is not None and proc.stderr is not None
-        pumps = [_Pump("stdout", proc.stdout, on_line, parser), _Pump("stderr", proc.stderr, on_line, None)]
-        threads = [threading.Thread(target=p.run, name=f"seidb-{p.name}", daemon=True) for p in pumps]
-        for thread in threads:
-            thread.start()
-        deadline = started + self.timeout
-        try:
-            exit_code = proc.wait(timeout=max(0.0, deadline - time.time()))
-            for thread in threads:  # a grandchild may still hold the pipes open
-                thread.join(timeout=max(0.0, deadline - time.time()))
-            if any(thread.is_alive() for thread in threads):
-                raise subprocess.TimeoutExpired(argv, self.timeout)
-        except subprocess.TimeoutExpired:
-            self._reap(proc, scan_id, threads)
-            raise SeidbTimeout(argv, self.timeout, pumps[0].tail.text(), pumps[1].tail.text()) from None
-        except BaseException:
-            self._reap(proc, scan_id, threads)  # cancellation or Ctrl-C must not leave the scan running
-            raise
-        finished = time.time()
-        stdout_tail, stderr_tail = pumps[0].tail.text(), pumps[1].tail.text()
-        if exit_code != 0:
-            raise SeidbFailed(argv, exit_code, stdout_tail, stderr_tail)
-        try:
-            if pumps[0].error is not None:
-                raise pumps[0].error
             report = parser.finish()
-        except ReportError as exc:
-            exc.add_note(f"command: {' '.join(argv)}\n--- stdout tail ---\n{stdout_tail}")
+        except Exception as exc:
+            _with_command(exc, result)
             raise
-        return ScanResult(request, report, argv, use_json, started, finished)
-
-    @staticmethod
-    def _reap(proc: subprocess.Popen[bytes], scan_id: str, threads: list[threading.Thread]) -> None:
-        kill_group_and_tagged(proc.pid, SCAN_TAG_ENV, scan_id)
-        proc.wait()
-        for thread in threads:
-            thread.join(timeout=5)
+        return ScanResult(request, report, result.argv, use_json, result.started_at, result.finished_at)

@@ -91,6 +91,9 @@ class _Process:
         # AWS_* are dropped: weed would add the environment's key pair as a second admin identity.
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         env["WEED_MASTER_VOLUME_GROWTH_COPY_1"] = "1"
+        # Keys are filer paths, whose names are capped at 255 bytes by default (a filesystem's limit);
+        # S3 allows 1024 bytes for the whole key, and tests/emit/test_keys.py goes right up to it.
+        env["WEED_FILER_OPTIONS_MAX_FILE_NAME_LENGTH"] = "1024"
         with log.open("ab") as out:
             self.proc = subprocess.Popen(
                 argv,

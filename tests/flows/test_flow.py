@@ -1,5 +1,8 @@
 """The gate flow on a real Prefect API (prefect_test_harness), seidb-sim as real subprocesses, and
-S3 as moto's server over HTTP on loopback."""
+S3 as moto's server over HTTP on loopback.
+
+Over 300 lines on purpose: one scenario per test over shared helpers, each a full flow run.
+"""
 
 from __future__ import annotations
 
@@ -24,8 +27,8 @@ from prefect.client.schemas.filters import (
 from blocks import DigestSink
 from evmdigest.emit.probe import PROBE_KEY
 from evmdigest.models import Normalization
-from evmdigest.outcome import GateOutcome
 from evmdigest.seidb.procs import RUN_TAG_ENV, pids_tagged
+from evmdigest.verdict.outcome import GateOutcome
 from flows.evm_logical_digest import evm_logical_digest
 from tests.plugins.prefect_api import read_events
 from tests.plugins.s3 import Fault, FaultProxy, S3Target

@@ -12,8 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from evmdigest.gate import check_versions
-from evmdigest.models import BUCKETS, Backend, DigestReport, Generation, Normalization
+from evmdigest.models import BUCKETS, Backend, DigestReport, Generation, Normalization, bucket_label
+from evmdigest.verdict.gate import check_versions
 
 SCHEMA_VERSION = 1
 BUCKET_AXES: dict[str, tuple[str, ...]] = {
@@ -88,14 +88,13 @@ def compare(
     if memiavl.backend is not Backend.MEMIAVL:
         raise ValueError(f"memiavl: expected a memiavl report, got backend {memiavl.backend.value}")
     check_versions(height, {"flatkv": flatkv, f"memiavl/{normalization.value}": memiavl})
-    both_legacy = flatkv.generation is Generation.LEGACY and memiavl.generation is Generation.LEGACY
     per_bucket: dict[str, BucketVerdict] = {}
     axes: set[str] = set()
     mismatched = []
     for name in BUCKETS:
         left, right = flatkv.bucket(name), memiavl.bucket(name)
         same = left == right
-        shown = "legacy" if name == "misc" and both_legacy else name
+        shown = bucket_label(name, (flatkv.generation, memiavl.generation))
         per_bucket[shown] = BucketVerdict(
             flatkv=left.digest,
             memiavl=right.digest,

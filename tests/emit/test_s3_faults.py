@@ -15,8 +15,8 @@ import pytest
 
 from evmdigest.emit import ProducerError, Sink, SinkError, SinkErrorKind, open_sink
 from evmdigest.emit.s3 import MIN_PART_SIZE
+from tests.emit.test_s3 import _in_progress, _keys, _noise_lines
 from tests.plugins.s3 import TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY, Fault, FaultProxy, S3Target
-from tests.test_emit_s3 import _in_progress, _keys, _noise_lines
 
 
 def _via_proxy(proxy: FaultProxy, target: S3Target, attempts: int = 1) -> Sink:

@@ -19,8 +19,8 @@ from evmdigest.emit.s3 import MIN_PART_SIZE
 from evmdigest.emit.s3errors import classify_s3_error, client_error_code
 from evmdigest.emit.seal import b64_sha256
 from evmdigest.emit.verify import verify_object
+from tests.emit.test_s3 import _in_progress, _keys, _noise_lines, _sink
 from tests.plugins.s3 import TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY, FaultProxy, S3Target
-from tests.test_emit_s3 import _in_progress, _keys, _noise_lines, _sink
 
 MOTO_SKIPS_CHECKSUMS = "moto 5.2.5 does not verify a supplied SHA-256: it stores whatever bytes arrive"
 

@@ -21,7 +21,7 @@ from evmdigest.emit import (
     open_sink,
 )
 from evmdigest.emit.folder import FolderSink
-from evmdigest.emit.sink import TMP_MARK
+from evmdigest.emit.keys import TMP_MARK
 
 
 def _sink(tmp_path: Path) -> FolderSink:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from evmdigest.models import Backend, Generation, Normalization, OpenMode
+from evmdigest.models import Backend, Generation, Normalization
 from evmdigest.seidb import (
     DigestRequest,
     ReportError,
@@ -17,7 +17,6 @@ from evmdigest.seidb import (
     SeidbNotFound,
     SeidbRunner,
     SeidbTimeout,
-    build_argv,
     parse_report,
 )
 from evmdigest.seidb.render import render_json, render_text
@@ -40,34 +39,6 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
-
-
-def test_argv_for_every_backend_normalization_and_open_mode() -> None:
-    assert build_argv("seidb", FLATKV, json_output=False) == [
-        "seidb", "evm-logical-digest", "--backend", "flatkv", "--db-dir", "/data/flatkv", "--height", "2",
-    ]  # fmt: skip
-    for normalization in Normalization:
-        for mode in OpenMode:
-            request = DigestRequest(Backend.MEMIAVL, Path("/m"), 7, normalization, mode)
-            argv = build_argv("/bin/seidb", request, json_output=True)
-            assert argv[-1] == "--json"
-            assert argv[argv.index("--memiavl-normalization") + 1] == normalization.value
-            assert argv[argv.index("--memiavl-open-mode") + 1] == mode.value
-            assert argv[argv.index("--height") + 1] == "7"
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "field"),
-    [
-        ({"backend": Backend.MEMIAVL, "db_dir": Path("/m"), "height": 1}, "normalization"),
-        ({"backend": Backend.FLATKV, "db_dir": Path("/f"), "height": 1, "normalization": Normalization.SEMANTIC},
-         "normalization"),
-        ({"backend": Backend.FLATKV, "db_dir": Path("/f"), "height": -1}, "height"),
-    ],
-)  # fmt: skip
-def test_invalid_requests_name_the_field(kwargs: dict[str, object], field: str) -> None:
-    with pytest.raises(ValueError, match=field):
-        DigestRequest(**kwargs)  # type: ignore[arg-type]
 
 
 def test_missing_binary_names_path_and_fix(tmp_path: Path) -> None:

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from evmdigest.cli import main as cli_main
 from evmdigest.emit import EmitResult, open_sink
-from evmdigest.emit.verify import verify_main, verify_object
+from evmdigest.emit.verify import verify_object
 from tests.plugins.s3 import Gateway, S3Target
 
 VERDICT = {"height": 5, "flatkv": "aa" * 32, "memiavl": "aa" * 32, "agree": True}
@@ -26,7 +27,7 @@ def test_ok_on_s3_and_folder(s3_bucket: S3Target, tmp_path: Path, capsys: pytest
     s3 = _emit_s3(s3_bucket)
     local = open_sink(tmp_path.as_uri()).emit_json("seg/v.json", VERDICT)
     for result, endpoint in ((s3, s3_bucket.endpoint_url), (local, None)):
-        assert verify_main(result.uri, None, endpoint, None) == 0
+        assert cli_main(["verify", result.uri, *(["--endpoint-url", endpoint] if endpoint else [])]) == 0
         printed = json.loads(capsys.readouterr().out)
         assert printed["status"] == "ok" and printed["exit_code"] == 0
         assert printed["expected"] == printed["actual"] == result.uncompressed_sha256
@@ -94,7 +95,7 @@ def test_unreachable(
 
 def test_malformed_sha256_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     result = open_sink(tmp_path.as_uri()).emit_json("v.json", VERDICT)
-    assert verify_main(result.uri, "not-hex", None, None) == 2
+    assert cli_main(["verify", result.uri, "--sha256", "not-hex"]) == 2
     assert "--sha256" in capsys.readouterr().err
 
 
@@ -105,11 +106,11 @@ def _run(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[st
 def test_verify_as_a_process(s3_bucket: S3Target) -> None:
     """A real subprocess that finds the store through the environment, as an operator would."""
     result = _emit_s3(s3_bucket)
-    ok = _run([sys.executable, "-m", "evmdigest.emit.verify", result.uri], s3_bucket.env())
+    ok = _run([sys.executable, "-m", "evmdigest.cli", "verify", result.uri], s3_bucket.env())
     assert ok.returncode == 0, ok.stderr
     assert json.loads(ok.stdout)["actual"] == result.uncompressed_sha256
     s3_bucket.client().delete_object(Bucket=s3_bucket.bucket, Key="runs/v.json.seal.json")
-    missing = _run([sys.executable, "-m", "evmdigest.emit.verify", result.uri], s3_bucket.env())
+    missing = _run([sys.executable, "-m", "evmdigest.cli", "verify", result.uri], s3_bucket.env())
     assert missing.returncode == 1 and json.loads(missing.stdout)["status"] == "missing_seal"
 
 

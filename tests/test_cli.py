@@ -114,3 +114,18 @@ def test_s3_options_without_a_sink_are_refused_with_exit_2(tmp_path: Path) -> No
     done = _cli("run", "--flatkv-dir", str(tmp_path), "--memiavl-dir", str(tmp_path), "--endpoint-url", "http://x")
     assert done.returncode == 2
     assert "--sink s3://" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "--flatkv-dir", ".", "--memiavl-dir", ".", "--height", "0"], "evm-digest run: --height: "),
+        (["run", "--flatkv-dir", ".", "--memiavl-dir", ".", "--timeout", "-1"], "evm-digest run: --timeout: "),
+        (["demo", "--seidb", "/bin/true"], "evm-digest demo: --seidb needs --flatkv-dir and --memiavl-dir"),
+    ],
+)
+def test_a_bad_parameter_is_refused_naming_its_flag(args: list[str], message: str) -> None:
+    # The request is checked before Prefect is imported, so no server is needed (none is configured here).
+    done = _cli(*args, env={**os.environ, "PREFECT_API_URL": "http://127.0.0.1:9/api"})
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.startswith(message)

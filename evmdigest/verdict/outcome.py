@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from evmdigest.records import EndpointDigestRecord
+from evmdigest.verdict.records import EndpointDigestRecord
 
 
 class PublishedRecord(BaseModel):
@@ -15,6 +15,9 @@ class PublishedRecord(BaseModel):
     uncompressed_sha256: str
     seal_uri: str | None = None
     already_sealed: bool = Field(default=False, description="an identical verdict was sealed by an earlier run")
+    seal_completed: bool = Field(
+        default=False, description="that earlier run crashed before its seal; this run wrote the missing seal"
+    )
 
 
 class ScanTiming(BaseModel):

@@ -12,7 +12,7 @@ import httpx
 
 from flows.evm_logical_digest import node_slug
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_example_automation_is_created_and_matches_our_mismatch_event(prefect_api: str) -> None:
