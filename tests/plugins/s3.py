@@ -184,20 +184,31 @@ def moto_server(aws_test_env: None) -> Iterator[MotoServer]:
     server.stop()
 
 
+# For a fixture with its own params (e.g. folder + both servers): pytest cannot look up a
+# parametrized fixture such as `s3_bucket` dynamically, so such fixtures use these with `new_bucket`.
 S3_SERVERS = [pytest.param("moto", id="moto"), pytest.param("seaweedfs", id="seaweedfs", marks=pytest.mark.seaweedfs)]
+
+
+def server_named(request: pytest.FixtureRequest, name: str) -> S3Server:
+    """The session's moto or SeaweedFS server (SeaweedFS skips, saying why, when not built)."""
+    server: S3Server = request.getfixturevalue(f"{name}_server")
+    return server
+
+
+def new_bucket(server: S3Server) -> S3Target:
+    target = S3Target(server.endpoint_url, f"evmd-{uuid.uuid4().hex[:16]}", server=server.name)
+    target.client().create_bucket(Bucket=target.bucket)
+    return target
 
 
 @pytest.fixture(params=S3_SERVERS)
 def s3_server(request: pytest.FixtureRequest) -> S3Server:
-    server: S3Server = request.getfixturevalue(f"{request.param}_server")
-    return server
+    return server_named(request, request.param)
 
 
 @pytest.fixture
 def s3_bucket(s3_server: S3Server) -> S3Target:
-    target = S3Target(s3_server.endpoint_url, f"evmd-{uuid.uuid4().hex[:16]}", server=s3_server.name)
-    target.client().create_bucket(Bucket=target.bucket)
-    return target
+    return new_bucket(s3_server)
 
 
 @pytest.fixture
