@@ -2,10 +2,12 @@
 
     .venv/bin/python bench/emit.py [--big-mib 1024] [--small-mib 128] [--repeat 3]
 
-One run prints, for the folder sink and for S3 (a moto server in its own process on loopback):
+One run prints, for the folder sink and for S3 on two servers on loopback (moto in its own process;
+SeaweedFS, a real S3 server, when scripts/build-s3server has built it — otherwise it says why not):
   - throughput of emit_stream on a lazily generated NDJSON payload, divided by the throughput of
     `gzip -6` on the very same bytes (read from a page-cached file)          goal >= 0.8
   - peak RSS (ru_maxrss) of a fresh process emitting 128 MiB vs 1 GiB        goal <= 150 MB, flat
+  - the S3 server's own peak RSS (VmHWM) after all its emissions                 (context, no goal)
 Each emission runs in its own child process so its peak RSS is its own. Medians over --repeat.
 """
 
@@ -28,6 +30,8 @@ from pathlib import Path
 from typing import IO
 
 from evmdigest.emit import WriteFn
+from tests.plugins.s3 import TEST_ACCESS_KEY_ID, TEST_REGION, TEST_SECRET_ACCESS_KEY
+from tests.plugins.seaweedfs import SeaweedServer, weed_binary
 
 MIB = 1 << 20
 BLOCK = MIB
@@ -147,6 +151,22 @@ def start_moto() -> tuple[subprocess.Popen[bytes], str]:
     raise SystemExit("moto server did not start")
 
 
+def start_seaweedfs(work: Path) -> SeaweedServer | None:
+    binary = weed_binary()
+    if not os.access(binary, os.X_OK):
+        print(f"bench: no s3/seaweedfs row: {binary} is not built (scripts/build-s3server needs Go)", file=sys.stderr)
+        return None
+    (work / "seaweedfs").mkdir()
+    return SeaweedServer(binary, work / "seaweedfs")
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def gzip_seconds(path: Path) -> float:
     t0 = time.perf_counter()
     with path.open("rb") as src, open(os.devnull, "wb") as dst:
@@ -173,15 +193,24 @@ def main() -> None:
         child(c.parse_args())
         return
 
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
-    os.environ.setdefault("AWS_REGION", "us-east-1")
+    # SeaweedFS checks signatures against its identities file: the tests' key pair (moto takes anything).
+    os.environ["AWS_ACCESS_KEY_ID"] = TEST_ACCESS_KEY_ID
+    os.environ["AWS_SECRET_ACCESS_KEY"] = TEST_SECRET_ACCESS_KEY
+    os.environ["AWS_REGION"] = TEST_REGION
     work = Path(tempfile.mkdtemp(prefix="evmd-bench-"))
     moto, endpoint = start_moto()
+    seaweedfs = start_seaweedfs(work)
     try:
         import boto3
 
-        boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(Bucket=BUCKET)
+        sinks: list[tuple[str, str, str | None, int | None]] = [
+            ("folder", (work / "out").as_uri(), None, None),
+            ("s3/moto", f"s3://{BUCKET}/b", endpoint, moto.pid),
+        ]
+        if seaweedfs is not None:
+            sinks.append(("s3/seaweedfs", f"s3://{BUCKET}/b", seaweedfs.endpoint_url, seaweedfs.pid))
+        for _, _, ep, _ in sinks[1:]:
+            boto3.client("s3", endpoint_url=ep, region_name=TEST_REGION).create_bucket(Bucket=BUCKET)
         big = args.big_mib * MIB
         payload = work / "payload.ndjson"
         t0 = time.perf_counter()
@@ -193,7 +222,7 @@ def main() -> None:
         gzip_mbps = big / MIB / statistics.median(gz)
 
         rows = []
-        for name, url, ep in (("folder", (work / "out").as_uri(), None), ("s3/moto", f"s3://{BUCKET}/b", endpoint)):
+        for name, url, ep, server_pid in sinks:
             runs = [run_child(url, ep, f"big-{i}.ndjson", args.big_mib, args.part_mib) for i in range(args.repeat)]
             small = [run_child(url, ep, f"small-{i}.ndjson", args.small_mib, args.part_mib) for i in range(args.repeat)]
             mbps = big / MIB / statistics.median(r["seconds"] for r in runs)
@@ -207,6 +236,7 @@ def main() -> None:
                     f"rss_peak_MB_{args.big_mib}MiB": round(statistics.median(r["rss_peak_mb"] for r in runs), 1),
                     "rss_after_imports_MB": round(statistics.median(r["rss_base_mb"] for r in runs), 1),
                     "store_checksum": runs[0]["store"],
+                    "server_rss_peak_MB": round(peak_rss_mb(server_pid), 1) if server_pid else None,
                 }
             )
         print(
@@ -226,6 +256,8 @@ def main() -> None:
         for row in rows:
             print(json.dumps(row))
     finally:
+        if seaweedfs is not None:
+            seaweedfs.stop()
         moto.terminate()
         moto.wait(timeout=10)
         shutil.rmtree(work, ignore_errors=True)

@@ -27,6 +27,13 @@ class DigestSink(Block):
         default=None,
         description="S3-compatible endpoint (MinIO, R2) when the credentials block's client parameters set none.",
     )
+    allow_overwriting_store: bool = Field(
+        default=False,
+        description=(
+            "Publish even if the store ignores conditional writes (If-None-Match): a second run could then "
+            "overwrite a sealed verdict. Off: such a store is refused by the write-once probe."
+        ),
+    )
     aws_credentials: AwsCredentials | None = Field(
         default=None,
         description="Optional prefect-aws credentials; its client parameters (endpoint, TLS verification, botocore "

@@ -197,6 +197,12 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     r.add_argument("--region", help="AWS region for the sink")
     r.add_argument("--node", help="node label for records, events and artifacts")
     r.add_argument("--timeout", type=float, help="per-scan timeout in seconds")
+    r.add_argument(
+        "--allow-overwriting-store",
+        action="store_true",
+        help="publish even if the sink ignores conditional writes (the write-once probe fails): "
+        "a second run could overwrite a sealed verdict",
+    )
     r.set_defaults(func=_cmd_run, parser=r)
 
 

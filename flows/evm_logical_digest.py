@@ -81,6 +81,7 @@ def evm_logical_digest(
     sink_url: str | None = None,
     node: str | None = None,
     scan_timeout: Timeout = None,
+    allow_overwriting_store: bool = False,
 ) -> Any:
     """Seal the EVM state at a segment boundary: FlatKV vs memIAVL logical digests, gated on height.
 
@@ -97,6 +98,8 @@ def evm_logical_digest(
         sink_url: s3://bucket/prefix or file:///dir when no block is chosen (default $EVMDIGEST_SINK, else ./out).
         node: Node label for records, events (resource evm-digest.node.<label>) and artifact keys.
         scan_timeout: Seconds one scan may run before it is killed (default: the SeidbCli block's, 3600).
+        allow_overwriting_store: Publish even to a store that ignores conditional writes (If-None-Match),
+            which the write-once probe otherwise refuses: a second run could overwrite a sealed verdict.
     """
     logger = get_run_logger()
     request = RunRequest.create(
@@ -109,10 +112,13 @@ def evm_logical_digest(
         sink_url=sink_url,
         node=node,
         timeout=scan_timeout,
+        allow_overwriting_store=allow_overwriting_store,
     )
     request.check_stores()
     seidb_cli = resolve_seidb(seidb, request.seidb_path)
     sink_config = resolve_sink(sink, request.sink_url)
+    if request.allow_overwriting_store:  # the flow parameter widens the block's setting, never narrows it
+        sink_config = sink_config.model_copy(update={"allow_overwriting_store": True})
     node_label = request.node or os.uname().nodename
     # Preflight: a missing binary or an unreachable sink must fail now, not after an hour of scanning.
     runner = seidb_cli.runner(timeout=request.timeout, run_tag=str(current_flow_run.id))

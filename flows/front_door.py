@@ -44,6 +44,7 @@ def run(request: RunRequest) -> int:
         sink=sink,
         node=request.node,
         scan_timeout=request.timeout,
+        allow_overwriting_store=request.allow_overwriting_store,
         return_state=True,
     )
     outcome = _outcome_of(state)

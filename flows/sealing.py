@@ -30,6 +30,7 @@ from prefect.settings import get_current_settings
 
 from blocks import DigestSink
 from evmdigest.emit import Sink
+from evmdigest.emit.probe import ensure_write_once
 from evmdigest.models import DigestReport, Normalization
 from evmdigest.request import RunRequest
 from evmdigest.segments import newest_unsealed, record_prefix, sealed_pairs, snapshot_heights
@@ -47,10 +48,11 @@ def node_limit_name(node_label: str) -> str:
 
 
 def preflight_sink(sink_config: DigestSink, node: str | None) -> Sink:
-    """Open the sink, prove it answers (list this node's records), and remove stale temp files."""
+    """Open the sink, prove it answers (list this node's records) and keeps write-once, remove stale temp files."""
     logger = get_run_logger()
     sink = sink_config.open()
     sink.list_keys(prefix=record_prefix(node))
+    ensure_write_once(sink, allow_overwriting_store=sink_config.allow_overwriting_store, warn=logger.warning)
     removed = sink.remove_stale_temps()
     if removed:
         logger.info("removed %d stale temp file(s) left by killed runs: %s", len(removed), ", ".join(removed))

@@ -12,6 +12,7 @@ from prefect.tasks import Task, exponential_backoff
 
 from blocks import DigestSink
 from evmdigest.emit import SinkError
+from evmdigest.emit.probe import ensure_write_once
 from evmdigest.models import Backend, Normalization, OpenMode
 from evmdigest.segments import record_key
 from evmdigest.seidb import DigestRequest, ScanResult, SeidbRunner
@@ -84,7 +85,9 @@ def compare_emit(
     """`node` labels the record; `layout_node` (the run's --node, None when unnamed) places it in the sink."""
     logger = get_run_logger()
     record = compare(height, normalization, flatkv.report, memiavl.report, node=node)
-    published = publish(sink_config.open(), record_key(height, normalization, layout_node), record)
+    sink = sink_config.open()
+    ensure_write_once(sink, allow_overwriting_store=sink_config.allow_overwriting_store, warn=logger.warning)
+    published = publish(sink, record_key(height, normalization, layout_node), record)
     if published.seal_completed:
         logger.warning("completed the missing seal of %s (same verdict as this run)", published.uri)
     elif published.already_sealed:

@@ -22,6 +22,7 @@ class SinkErrorKind(StrEnum):
     THROTTLED = "throttled"
     CONNECTION = "connection"
     CONFLICT = "conflict"
+    BAD_DIGEST = "bad_digest"
     PRODUCER = "producer"
     NOT_FOUND = "not_found"
     OTHER = "other"
@@ -48,6 +49,11 @@ _HINTS: dict[SinkErrorKind, str] = {
     SinkErrorKind.CONFLICT: (
         "the key is write-once and already holds an object; read its seal instead of overwriting, "
         "or emit under a new key"
+    ),
+    SinkErrorKind.BAD_DIGEST: (
+        "the store refused the upload because the bytes it received do not hash to the checksum sent "
+        "with them: they changed on the way (a proxy, middlebox, or faulty network or memory) and nothing "
+        "was stored; find what alters traffic to the store before re-running"
     ),
     SinkErrorKind.PRODUCER: "fix the code that produces the payload; the store was not at fault",
     SinkErrorKind.NOT_FOUND: "check the key and prefix; nothing is stored there",

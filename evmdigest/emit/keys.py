@@ -23,6 +23,8 @@ TMP_NAME = re.compile(rf"^\..+{re.escape(TMP_MARK)}[0-9a-f]{{32}}$")
 INTENT_MARK = ".intent-"
 INTENT_NAME = re.compile(rf"{re.escape(INTENT_MARK)}([0-9a-f]{{64}})\.json$")
 CLAIMS_DIR = "claims"
+PROBE_DIR = ".evm-digest"  # the write-once probe's object lives here (emit/probe.py)
+PROBE_KEY = f"{PROBE_DIR}/write-once-probe"
 CLAIM_NAME = re.compile(r"^claim-[^/]+\.json$")
 MAX_KEY_BYTES = 1024  # S3's limit, applied to the full key (prefix included)
 _COMPANION_BYTES = len(INTENT_MARK) + 64 + len(".json")  # the longest companion suffix (the intent's)
@@ -43,8 +45,8 @@ def is_claim_key(key: str) -> bool:
 
 
 def is_control_key(key: str) -> bool:
-    """An intent or a claim: plain JSON bookkeeping, never a record."""
-    return bool(INTENT_NAME.search(key.rsplit("/", 1)[-1])) or is_claim_key(key)
+    """An intent, a claim or the write-once probe: bookkeeping, never a record."""
+    return bool(INTENT_NAME.search(key.rsplit("/", 1)[-1])) or is_claim_key(key) or key.startswith(f"{PROBE_DIR}/")
 
 
 def validate_key(key: object, *, allow_seal: bool = False, allow_control: bool = False) -> str:

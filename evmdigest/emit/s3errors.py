@@ -33,6 +33,12 @@ _BY_CODE: dict[str, SinkErrorKind] = {
     "PreconditionFailed": SinkErrorKind.CONFLICT,
     "ConditionalRequestConflict": SinkErrorKind.CONFLICT,
     "NoSuchKey": SinkErrorKind.NOT_FOUND,
+    # The bytes received do not match the SHA-256 we supplied (x-amz-checksum-sha256 / Content-MD5:
+    # BadDigest, InvalidDigest) or signed (x-amz-content-sha256 over plain HTTP). Seen on SeaweedFS;
+    # moto 5.2.5 verifies neither.
+    "BadDigest": SinkErrorKind.BAD_DIGEST,
+    "InvalidDigest": SinkErrorKind.BAD_DIGEST,
+    "XAmzContentSHA256Mismatch": SinkErrorKind.BAD_DIGEST,
 }
 
 # HEAD answers carry no error body, so botocore reports the bare status as the code.

@@ -72,8 +72,11 @@ class Sink(SinkReader):
             raise ValueError(f"key {key!r}: only claims ({CLAIMS_DIR}/claim-….json) may be deleted")
         self._delete(valid)
 
-    def _emit(self, key: str, write_fn: WriteFn, *, sealed: bool, encoding: Encoding = "gzip") -> EmitResult:
-        if self._exists(key):
+    def _emit(
+        self, key: str, write_fn: WriteFn, *, sealed: bool, encoding: Encoding = "gzip", check_exists: bool = True
+    ) -> EmitResult:
+        # check_exists=False leaves the store's conditional write alone to refuse (the write-once probe)
+        if check_exists and self._exists(key):
             raise self._conflict(key, "an object already exists at this key; it was not overwritten")
         writer = self._open_writer(key, encoding)
         raw = GzipHashingRaw(writer, encoding=encoding)

@@ -18,7 +18,7 @@ from evmdigest.emit import Seal, Sink, SinkConflict, TamperedObject, open_sink, 
 from evmdigest.emit.folder import FolderSink
 from evmdigest.emit.keys import TMP_MARK, intent_key
 from evmdigest.emit.verify import verify_object
-from tests.plugins.s3 import S3Target
+from tests.plugins.s3 import S3_SERVERS, new_bucket, server_named
 
 VERDICT = {"height": 7, "flatkv": "ab" * 32, "memiavl": "ab" * 32, "match": True, "axes_proved": ["nonce"]}
 FORGED = {**VERDICT, "axes_proved": ["nonce", "balance"], "node": "someone-else"}
@@ -32,7 +32,7 @@ class Store:
     endpoint_url: str | None = None
 
 
-@pytest.fixture(params=["folder", "s3"])
+@pytest.fixture(params=["folder", *S3_SERVERS])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
     if request.param == "folder":
         folder = FolderSink(tmp_path / "sealed")
@@ -42,7 +42,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
             folder.path_for(key).write_bytes(data)
 
         return Store(folder, put, lambda key: folder.path_for(key).unlink())
-    target: S3Target = request.getfixturevalue("s3_bucket")
+    target = new_bucket(server_named(request, request.param))
     s3 = open_sink(target.url("evm"), endpoint_url=target.endpoint_url)
     client = target.client()
     return Store(

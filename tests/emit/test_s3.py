@@ -1,4 +1,4 @@
-"""S3 sink against moto's server over real HTTP on loopback, with the real boto3 client."""
+"""S3 sink against moto and SeaweedFS (each test runs on both) over real HTTP on loopback, real boto3."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from evmdigest.emit import (
 )
 from evmdigest.emit.keys import is_control_key
 from evmdigest.emit.s3 import MIN_PART_SIZE, S3Sink
-from tests.plugins.s3 import MotoServer, S3Target
+from tests.plugins.s3 import Gateway, S3Target
 
 PART = MIN_PART_SIZE  # the smallest part S3 accepts keeps multipart tests quick
 
@@ -131,9 +131,9 @@ def test_producer_failure_aborts_the_multipart_upload(s3_bucket: S3Target) -> No
 
 
 def test_server_stopped_mid_upload_is_a_retryable_connection_error(
-    s3_bucket: S3Target, make_moto_server: Callable[[], MotoServer]
+    s3_bucket: S3Target, make_s3_gateway: Callable[[], Gateway]
 ) -> None:
-    doomed = make_moto_server()  # serves the same buckets as s3_bucket's server
+    doomed = make_s3_gateway()  # serves the same buckets as s3_bucket's server
     sink = _sink(s3_bucket.via(doomed.endpoint_url), max_attempts=2)
 
     def produce(f: IO[bytes]) -> None:

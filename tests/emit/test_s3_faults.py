@@ -1,8 +1,9 @@
 """S3 error classification on real wire answers.
 
-Moto does not throttle or deny, so the `s3_fault_proxy` fixture (a loopback HTTP proxy in front of
-the moto server) answers chosen requests with genuine S3 error responses — status line plus the S3
-XML error body — which boto3 parses exactly as it would AWS's. Everything else is forwarded to moto.
+Neither test server throttles or denies on demand, so the `s3_fault_proxy` fixture (a loopback HTTP
+proxy in front of moto or SeaweedFS; each test runs on both) answers chosen requests with genuine S3
+error responses — status line plus the S3 XML error body — which boto3 parses exactly as it would
+AWS's. Everything else is forwarded to the server.
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ def test_access_denied_on_head_does_not_block_the_write(s3_bucket: S3Target, s3_
     assert "p/v.json" in _keys(s3_bucket)
 
 
-def test_no_such_bucket(moto_server: object, s3_bucket: S3Target) -> None:
+def test_no_such_bucket(s3_bucket: S3Target) -> None:
     missing = S3Target(s3_bucket.endpoint_url, "evmd-no-such-bucket")
     sink = open_sink(missing.url(), endpoint_url=missing.endpoint_url, max_attempts=1)
     with pytest.raises(SinkError) as info:

@@ -14,7 +14,7 @@ import pytest
 from evmdigest.cli import main as cli_main
 from evmdigest.emit import EmitResult, open_sink
 from evmdigest.emit.verify import verify_key, verify_object
-from tests.plugins.s3 import MotoServer, S3Target
+from tests.plugins.s3 import Gateway, S3Target
 
 VERDICT = {"height": 5, "flatkv": "aa" * 32, "memiavl": "aa" * 32, "agree": True}
 
@@ -98,14 +98,14 @@ def test_verify_key_on_an_open_sink_names_the_check_that_failed(tmp_path: Path) 
 
 
 def test_unreachable(
-    s3_bucket: S3Target, make_moto_server: Callable[[], MotoServer], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    s3_bucket: S3Target, make_s3_gateway: Callable[[], Gateway], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     gone = verify_object(f"s3://{s3_bucket.bucket}/runs/never-written.json", endpoint_url=s3_bucket.endpoint_url)
     assert (gone.status, gone.exit_code) == ("unreachable", 2)
     assert verify_object((tmp_path / "nothing.json").as_uri()).exit_code == 2
 
     result = _emit_s3(s3_bucket)
-    server = make_moto_server()
+    server = make_s3_gateway()
     server.stop()
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")  # boto3's own knob: verify uses the standard chain
     down = verify_object(result.uri, endpoint_url=server.endpoint_url)

@@ -17,7 +17,7 @@ from evmdigest.ledger import LedgerError, build_ledger, open_ledger_sink
 from evmdigest.models import Normalization
 from evmdigest.segments import divergence_key, fleet_key, record_key, snapshot_dir_name, snapshot_heights
 from tests.ledger.records import final_digest, seal
-from tests.plugins.s3 import S3Target
+from tests.plugins.s3 import S3_SERVERS, S3Target, new_bucket, server_named
 
 SEMANTIC, TRANSLATOR = Normalization.SEMANTIC, Normalization.TRANSLATOR
 
@@ -34,7 +34,7 @@ class Store:
         return open_ledger_sink(self.url, endpoint_url=self.endpoint_url, workers=workers)
 
 
-@pytest.fixture(params=["folder", "s3"])
+@pytest.fixture(params=["folder", *S3_SERVERS])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
     if request.param == "folder":
         folder = FolderSink(tmp_path / "sealed")
@@ -42,7 +42,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
             folder.root.as_uri(), None, folder,
             lambda key, data: folder.path_for(key).write_bytes(data), lambda key: folder.path_for(key).unlink(),
         )  # fmt: skip
-    target: S3Target = request.getfixturevalue("s3_bucket")
+    target = new_bucket(server_named(request, request.param))
     s3 = open_sink(target.url("evm"), endpoint_url=target.endpoint_url)
     client, bucket = target.client(), target.bucket
     return Store(

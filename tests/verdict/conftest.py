@@ -10,7 +10,7 @@ import pytest
 
 from evmdigest.emit import Sink, open_sink
 from evmdigest.emit.folder import FolderSink
-from tests.plugins.s3 import S3Target
+from tests.plugins.s3 import S3_SERVERS, S3Target, new_bucket, server_named
 
 
 @dataclass
@@ -21,7 +21,7 @@ class AnySink:
     target: S3Target | None = None  # the bucket, for S3
 
 
-@pytest.fixture(params=["folder", "s3"])
+@pytest.fixture(params=["folder", *S3_SERVERS])
 def any_sink(request: pytest.FixtureRequest, tmp_path: Path) -> AnySink:
     if request.param == "folder":
         folder = FolderSink(tmp_path / "sealed")
@@ -31,7 +31,7 @@ def any_sink(request: pytest.FixtureRequest, tmp_path: Path) -> AnySink:
             folder.path_for(key).write_bytes(data)
 
         return AnySink(folder, put, lambda key: folder.path_for(key).unlink())
-    target: S3Target = request.getfixturevalue("s3_bucket")
+    target = new_bucket(server_named(request, request.param))
     s3 = open_sink(target.url("evm"), endpoint_url=target.endpoint_url)
     client = target.client()
     return AnySink(

@@ -1,4 +1,4 @@
-"""publish(): write-once verdicts on the folder sink and on S3 (moto over HTTP), no Prefect involved."""
+"""publish(): write-once verdicts on the folder sink and on S3 (moto and SeaweedFS over HTTP), no Prefect."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from evmdigest.seidb import parse_report
 from evmdigest.verdict.publish import VerdictFlip, publish
 from evmdigest.verdict.records import EndpointDigestRecord, compare
 from tests.golden import golden_json_line
-from tests.plugins.s3 import S3Target
+from tests.plugins.s3 import S3_SERVERS, new_bucket, server_named
 
 HEIGHT = 4
 KEY = record_key(HEIGHT, Normalization.SEMANTIC)
@@ -45,12 +45,12 @@ class Store:
     put: Callable[[str, bytes], None]  # replaces one behind its back (an attacker)
 
 
-@pytest.fixture(params=["folder", "s3"])
+@pytest.fixture(params=["folder", *S3_SERVERS])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
     if request.param == "folder":
         folder = FolderSink(tmp_path / "sealed")
         return Store(folder, lambda key: folder.path_for(key).unlink(), lambda key, data: _replace(folder, key, data))
-    target: S3Target = request.getfixturevalue("s3_bucket")
+    target = new_bucket(server_named(request, request.param))
     s3 = open_sink(target.url("evm"), endpoint_url=target.endpoint_url)
     client = target.client()
     return Store(
