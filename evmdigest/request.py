@@ -75,6 +75,17 @@ class _Checked(BaseModel):
         built: Self = _build(cls, values)
         return built
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any, info: ValidationInfo) -> Any:
+        # prefect.yaml fills an unset `{{ $VAR }}` with "", and UI forms send "" for a cleared field.
+        if not (isinstance(value, str) and not value.strip()):
+            return value
+        name = str(info.field_name)
+        if cls.model_fields[name].is_required():
+            raise RequestError(name, f"{{{name}}} is empty; give it (in a deployment: set its variable, then deploy)")
+        return None
+
     @field_validator("*", mode="after")
     @classmethod
     def _no_hostile_text(cls, value: Any, info: ValidationInfo) -> Any:

@@ -98,7 +98,6 @@ def test_timeouts_must_be_finite_positive_and_waitable(tmp_path: Path, timeout: 
         ("a..b", "is not a node label"),
         ("a/b", "is not a node label"),
         ("-lead", "is not a node label"),
-        ("", "is not a node label"),
         ("{{ $EVMDIGEST_NODE }}", "is not a node label"),
     ],
 )
@@ -110,6 +109,14 @@ def test_hostile_node_labels_are_refused_on_one_line(tmp_path: Path, label: str,
     assert "\n" not in message and "\t" not in message  # shown escaped: no forged log line
     assert len(message) < 200
     assert "use 1-63 letters, digits, '.', '_' or '-'" in message
+
+
+def test_an_empty_value_is_unset_and_a_required_one_is_refused(tmp_path: Path) -> None:
+    # What prefect.yaml makes of an unset `{{ $VAR }}`, and what a cleared UI field sends.
+    request = _run(tmp_path, sink_url="", seidb_path=" ", node="", region="")
+    assert request.sink_url is request.seidb_path is request.node is request.region is None
+    with pytest.raises(RequestError, match=r"^flatkv_dir is empty; give it \(in a deployment: set its variable"):
+        _run(tmp_path, flatkv_dir="")
 
 
 def test_good_node_labels_pass(tmp_path: Path) -> None:
