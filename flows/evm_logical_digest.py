@@ -87,7 +87,8 @@ def evm_logical_digest(
         height: Segment boundary height (1 to 9223372036854775807). Leave empty to seal the newest
             memiavl snapshot whose records are not yet in the sink (segment discovery).
         normalizations: memIAVL decoders to compare FlatKV against: semantic, translator (default both).
-        memiavl_open_mode: snapshot (fast; needs `snapshot-<height>`) or replay (~10x slower changelog replay).
+        memiavl_open_mode: snapshot (fast; needs the snapshot dir of that height) or replay (~10x slower
+            changelog replay).
         seidb: A SeidbCli block (binary path, timeout, env). Takes precedence over seidb_path.
         seidb_path: seidb binary when no block is chosen (default $EVMDIGEST_SEIDB, else `seidb` on PATH).
         sink: A DigestSink block (S3 prefix or folder, credentials). Takes precedence over sink_url.
