@@ -6,4 +6,5 @@ pytest_plugins = [
     "tests.plugins.prefect_api",
     "tests.plugins.server",
     "tests.plugins.sim",
+    "tests.plugins.deployment",
 ]
