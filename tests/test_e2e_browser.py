@@ -25,10 +25,11 @@ HEADERS = """(() => {
     return {text: th.innerText.trim(), left: box.left, right: box.right};
   })};
 })()"""
-FORM_TEXT = """(() => {
-  const text = document.body.innerText;
-  return text.includes('scan_timeout') && text.includes('Node label') ? text : null;
-})()"""
+# The form's text, once it holds every expected string (the UI renders the form in pieces).
+FORM_TEXT = """((expected) => {
+  const text = document.body.innerText.split(/\\s+/).join(' ');
+  return expected.every(part => text.includes(part)) ? text : null;
+})(%s)"""
 
 
 def test_the_bucket_table_shows_its_match_columns_within_1400_px(
@@ -53,12 +54,16 @@ def test_every_parameter_description_renders_as_written(
     readme_deployment: Deployment, prefect_server: PrefectServer
 ) -> None:
     adhoc = readme_deployment.deployments["adhoc"]
-    text = evaluate(f"{prefect_server.ui_url}/deployments/deployment/{adhoc['id']}/run", FORM_TEXT)
+    properties = adhoc["parameter_openapi_schema"]["properties"]
+    expected = [_plain(prop["description"]) for prop in properties.values()]
+    form = f"{prefect_server.ui_url}/deployments/deployment/{adhoc['id']}/run"
+    # Waits (up to a minute) for every description; if one never appears, read the form as it stands.
+    text = evaluate(form, FORM_TEXT % json.dumps(expected)) or evaluate(form, FORM_TEXT % '["scan_timeout"]')
     assert text, "the custom run form did not render"
     rendered = " ".join(text.split())
-    properties = adhoc["parameter_openapi_schema"]["properties"]
     missing = {name: prop["description"] for name, prop in properties.items()
                if _plain(prop["description"]) not in rendered}  # fmt: skip
-    assert missing == {}, json.dumps(missing, indent=1)
+    around = {name: rendered[max(0, rendered.find(name) - 20) : rendered.find(name) + 300] for name in missing}
+    assert missing == {}, json.dumps({"expected": missing, "rendered": around}, indent=1)
     node = re.search(r"resource is (evm-digest\.node\.\S+)\)", rendered)
     assert node and node.group(1) == "evm-digest.node.NODE", rendered[:2000]

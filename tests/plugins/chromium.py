@@ -7,9 +7,12 @@ Prefect UI renders client-side). Layout questions (where a column ends) are answ
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -46,11 +49,11 @@ def _devtools_port(profile: Path, process: subprocess.Popen[bytes], timeout: flo
 
 def evaluate(url: str, expression: str, *, timeout: float = 60) -> Any:
     """The first truthy value of `expression` in the page at `url` (window 1400x1000), or the last value."""
-    with tempfile.TemporaryDirectory(prefix="chromium-") as profile:
+    with tempfile.TemporaryDirectory(prefix="chromium-", ignore_cleanup_errors=True) as profile:
         process = subprocess.Popen(
             [chromium(), *FLAGS, f"--user-data-dir={profile}", f"--window-size={WINDOW[0]},{WINDOW[1]}",
              "--remote-debugging-port=0", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         )  # fmt: skip
         try:
             port = _devtools_port(Path(profile), process, timeout)
@@ -58,7 +61,9 @@ def evaluate(url: str, expression: str, *, timeout: float = 60) -> Any:
             target = next(page["webSocketDebuggerUrl"] for page in pages if page["type"] == "page")
             return _poll(target, url, expression, timeout)
         finally:
-            process.kill()
+            # Chromium's renderer and GPU processes share its group; they would keep writing the profile.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
             process.wait()
 
 
