@@ -19,7 +19,7 @@ class DigestSink(Block):
     _block_type_slug = "digest-sink"
     _description = "Destination of sealed evm-logical-digest verdicts: an S3 prefix or a local folder."
 
-    url: str = Field(description="s3://bucket/prefix or file:///absolute/dir")
+    url: str = Field(description="s3://bucket/prefix, file:///absolute/dir or an absolute path")
     region: str | None = Field(
         default=None, description="AWS region when the credentials block sets none; default: the standard AWS chain."
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from prefect.blocks.core import Block
 from pydantic import Field
 
+from evmdigest.params import MAX_SCAN_TIMEOUT
 from evmdigest.seidb import SeidbRunner
 
 
@@ -16,7 +17,13 @@ class SeidbCli(Block):
     _description = "Path, scan timeout and environment of the seidb binary used by the evm-logical-digest gate."
 
     path: str = Field(default="seidb", description="Absolute path of seidb, or a name on the worker's PATH.")
-    timeout: float = Field(default=3600.0, gt=0, description="Seconds one scan may run before it is killed.")
+    timeout: float = Field(
+        default=3600.0,
+        gt=0,
+        le=MAX_SCAN_TIMEOUT,
+        allow_inf_nan=False,
+        description=f"Seconds one scan may run before it is killed (up to {MAX_SCAN_TIMEOUT:g}).",
+    )
     extra_env: dict[str, str] = Field(
         default_factory=dict, description="Extra environment for seidb, e.g. SEI_LOG_OUTPUT=stderr."
     )

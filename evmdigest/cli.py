@@ -1,7 +1,10 @@
-"""`evm-digest`: the front door for people and scripts. All argument parsing lives here.
+"""`evm-digest`: seal the EVM state of a Sei node; the front door for people and scripts. All argument
+parsing lives here.
 
-parse / verify / schema / ledger are pure core. run / demo build a typed request (evmdigest.request) and hand
-it to `flows.front_door`, imported only when invoked: the core never imports Prefect at import time.
+parse / verify / schema / ledger are pure core. run / demo build a typed request (evmdigest.request), check it
+completely here (store dirs, seidb, sink URL, bounds) and only then hand it to `flows.front_door`,
+which imports Prefect: a bad parameter is answered before any Prefect import or server start. Failures
+are printed by evmdigest.exits (one line, a hint, no traceback) with the exit codes in --help.
 """
 
 from __future__ import annotations
@@ -13,16 +16,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 
-from evmdigest.emit.verify import verify_object
-from evmdigest.ledger import DEFAULT_WORKERS, LedgerError, build_ledger, open_ledger_sink
+from evmdigest.exits import COMMON_EXIT_CODES, RUN_EXIT_CODES, VERIFY_EXIT_CODES, ExitCode, print_failure
+from evmdigest.ledger_command import add_ledger
 from evmdigest.models import Normalization, OpenMode
+from evmdigest.params import MAX_SCAN_TIMEOUT, NODE_LABEL_RULE, SEIDB_ENV, SINK_ENV
 from evmdigest.request import DIVERGE_CHOICES, DemoRequest, RequestError, RunRequest
-from evmdigest.segments import snapshot_heights
-from evmdigest.seidb import ReportError, parse_report
-from evmdigest.verdict.records import record_json_schema_text
 
 
 def _cmd_parse(args: argparse.Namespace) -> int:
+    from evmdigest.seidb import ReportError, parse_report
+
     source = args.file
     try:
         text = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
@@ -40,6 +43,8 @@ def _cmd_parse(args: argparse.Namespace) -> int:
 
 def _cmd_verify(args: argparse.Namespace) -> int:
     """Print the JSON outcome on stdout and return its exit code (2 also for a malformed --sha256)."""
+    from evmdigest.emit.verify import verify_object  # boto3 only when verifying
+
     try:
         outcome = verify_object(args.uri, sha256=args.sha256, endpoint_url=args.endpoint_url, region=args.region)
     except ValueError as exc:
@@ -49,58 +54,9 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     return outcome.exit_code
 
 
-def _cmd_ledger(args: argparse.Namespace) -> int:
-    """Table + summary (or --json rows) on stdout; exit 0 clean, 1 findings, 2 unreadable sink or bad input."""
-    try:
-        snapshots = {node: snapshot_heights(Path(path)) for node, path in args.memiavl_dirs}
-        sink = open_ledger_sink(args.url, endpoint_url=args.endpoint_url, region=args.region, workers=args.workers)
-        ledger = build_ledger(
-            sink,
-            verify=args.verify,
-            workers=args.workers,
-            interval=args.interval,
-            snapshots=snapshots,
-            nodes=args.nodes,
-        )
-    except (LedgerError, ValueError, FileNotFoundError) as exc:
-        message = f"--memiavl-dir {exc}" if isinstance(exc, FileNotFoundError) else str(exc)
-        print(f"evm-digest ledger: {message}", file=sys.stderr)
-        return 2
-    summary = "\n".join(ledger.summary_lines())
-    if args.json:
-        print(ledger.rows_json())
-        print(summary, file=sys.stderr)  # stdout stays one JSON document
-        return ledger.exit_code
-    target = args.csv or args.parquet
-    if target is None:
-        print(ledger.display().to_markdown(index=False) if len(ledger.table) else "(no records)")
-        print()
-    else:
-        try:
-            (ledger.write_csv if args.csv else ledger.write_parquet)(target)
-        except OSError as exc:
-            print(f"evm-digest ledger: cannot write {target}: {exc.strerror or exc}", file=sys.stderr)
-            return 2
-        print(f"wrote {len(ledger.table)} row(s) to {target}")
-    print(summary)
-    return ledger.exit_code
-
-
-def _node_dir(text: str) -> tuple[str, str]:
-    node, sep, path = text.partition("=")
-    if not sep or not node or not path:
-        raise argparse.ArgumentTypeError(f"{text!r} is not NODE=DIR; write e.g. node-a=/data/memiavl")
-    return node, path
-
-
-def _positive(text: str) -> int:
-    value = int(text) if text.strip().isdigit() else 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
-    return value
-
-
 def _cmd_schema(args: argparse.Namespace) -> int:
+    from evmdigest.verdict.records import record_json_schema_text
+
     sys.stdout.write(record_json_schema_text())
     return 0
 
@@ -115,15 +71,20 @@ def _given(args: argparse.Namespace, fields: Sequence[str]) -> dict[str, object]
     return {name: getattr(args, name) for name in fields if getattr(args, name, None) is not None}
 
 
+def _refused(args: argparse.Namespace, exc: RequestError) -> int:
+    print(f"evm-digest {args.command}: {exc.render(_flags(args.parser))}", file=sys.stderr)
+    return ExitCode.FAILED
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     values = _given(args, list(RunRequest.model_fields))
     if "normalizations" in values:  # a repeated --normalization is harmless on the command line
         values["normalizations"] = tuple(dict.fromkeys(args.normalizations))
     try:
-        request = RunRequest.create(**values)
+        # Everything the flow would refuse is refused here, before Prefect is imported.
+        request = RunRequest.create(**values).resolve()
     except RequestError as exc:
-        print(f"evm-digest run: {exc.render(_flags(args.parser))}", file=sys.stderr)
-        return 2
+        return _refused(args, exc)
     code: int = _front_door().run(request)
     return code
 
@@ -131,30 +92,45 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     try:
         request = DemoRequest.create(**_given(args, list(DemoRequest.model_fields)))
+        code: int = _front_door().demo(request)
     except RequestError as exc:
-        print(f"evm-digest demo: {exc.render(_flags(args.parser))}", file=sys.stderr)
-        return 2
-    code: int = _front_door().demo(request)
+        return _refused(args, exc)
     return code
 
 
 def _front_door() -> ModuleType:
-    # Prefect is imported here, on demand, so `parse` and `verify` stay fast and server-free.
+    # Prefect is imported here, on demand, so `parse`, `verify` and refused parameters stay fast and server-free.
     return importlib.import_module("flows.front_door")
 
 
+class _Help(argparse.RawDescriptionHelpFormatter):
+    """Keeps the exit-code tables in the epilogs as written."""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="evm-digest", description=__doc__.splitlines()[0] if __doc__ else None)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(
+        prog="evm-digest",
+        description="Seal the EVM state of a Sei node: FlatKV and memIAVL logical digests compared at one height.",
+        epilog=f"{RUN_EXIT_CODES}\n\n{VERIFY_EXIT_CODES}\n\n{COMMON_EXIT_CODES}",
+        formatter_class=_Help,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("parse", help="parse seidb evm-logical-digest output (any generation) into JSON")
-    p.add_argument("file", nargs="?", default="-", help="a file holding seidb's stdout, or - for stdin")
+    p.add_argument(
+        "file", nargs="?", default="-", help="a file holding seidb's stdout (text, --json, pretty JSON), or - for stdin"
+    )
     p.set_defaults(func=_cmd_parse)
 
-    v = sub.add_parser("verify", help="re-hash a published object and compare it with its seal")
-    v.add_argument("uri", help="s3://bucket/key or file:///path of an emitted object")
+    v = sub.add_parser(
+        "verify",
+        help="re-hash a published object and compare it with its seal",
+        epilog=VERIFY_EXIT_CODES,
+        formatter_class=_Help,
+    )
+    v.add_argument("uri", help="the object: s3://bucket/key, file:///path or a plain path")
     v.add_argument("--sha256", default=None, help="expected payload SHA-256 (hex), out of band")
-    v.add_argument("--endpoint-url", dest="endpoint_url", default=None, help="S3-compatible endpoint")
+    v.add_argument("--endpoint-url", dest="endpoint_url", default=None, help="S3-compatible endpoint (MinIO, R2)")
     v.add_argument("--region", default=None, help="AWS region (default: boto3's chain)")
     v.set_defaults(func=_cmd_verify)
 
@@ -163,17 +139,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_run(sub)
     _add_demo(sub)
-    _add_ledger(sub)
+    add_ledger(sub)
     return parser
 
 
 # Flags store into the RunRequest/DemoRequest field of the same name (dest), which is how a
 # RequestError about a field is shown as the flag.
 def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    r = sub.add_parser("run", help="run the evm-logical-digest gate flow once and print the verdict")
+    r = sub.add_parser(
+        "run",
+        help="run the evm-logical-digest gate flow once and print the verdict",
+        description="Scan FlatKV and memIAVL at one height, gate on the opened versions, publish sealed records.",
+        epilog=RUN_EXIT_CODES,
+        formatter_class=_Help,
+    )
     r.add_argument("--height", type=int, help="segment boundary height; omit to seal the newest unsealed snapshot")
-    r.add_argument("--flatkv-dir", required=True, type=Path)
-    r.add_argument("--memiavl-dir", required=True, type=Path)
+    r.add_argument("--flatkv-dir", required=True, type=Path, help="the node's FlatKV data dir")
+    r.add_argument("--memiavl-dir", required=True, type=Path, help="the memIAVL root (holds snapshot-<H> dirs)")
     r.add_argument(
         "--normalization",
         dest="normalizations",
@@ -182,24 +164,34 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="memiavl decoder; repeat for several (default: both)",
     )
     r.add_argument(
-        "--memiavl-open-mode", dest="open_mode", choices=[m.value for m in OpenMode], default=OpenMode.SNAPSHOT.value
+        "--memiavl-open-mode",
+        dest="open_mode",
+        choices=[m.value for m in OpenMode],
+        default=OpenMode.SNAPSHOT.value,
+        help="snapshot (fast, needs snapshot-<H>) or replay (changelog replay, ~10x slower)",
     )
     r.add_argument(
         "--seidb",
         dest="seidb_path",
         metavar="SEIDB",
-        help="seidb binary (default: $EVMDIGEST_SEIDB or `seidb` on PATH)",
+        help=f"seidb binary (default: ${SEIDB_ENV} or `seidb` on PATH)",
     )
     r.add_argument(
-        "--sink", dest="sink_url", metavar="SINK", help="s3://bucket/prefix or file:///dir (default: file://./out)"
+        "--sink",
+        dest="sink_url",
+        metavar="SINK",
+        help=f"s3://bucket/prefix, file:///dir or a plain path (default: ${SINK_ENV}, else ./out)",
     )
-    r.add_argument("--endpoint-url", help="S3-compatible endpoint for the sink")
+    r.add_argument("--endpoint-url", help="S3-compatible endpoint for the sink (MinIO, R2)")
     r.add_argument("--region", help="AWS region for the sink")
-    r.add_argument("--node", help="node label for records, events and artifacts")
-    r.add_argument("--timeout", type=float, help="per-scan timeout in seconds")
+    r.add_argument("--node", help=f"node label for records, events and artifacts: {NODE_LABEL_RULE}")
+    r.add_argument(
+        "--timeout", type=float, help=f"per-scan timeout in seconds, > 0 and <= {MAX_SCAN_TIMEOUT:g} (default 3600)"
+    )
     r.add_argument(
         "--allow-overwriting-store",
         action="store_true",
+        default=None,
         help="publish even if the sink ignores conditional writes (the write-once probe fails): "
         "a second run could overwrite a sealed verdict",
     )
@@ -207,11 +199,16 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    d = sub.add_parser("demo", help="make a simulated node, seal it into a local folder, print the verdict")
+    d = sub.add_parser(
+        "demo",
+        help="make a simulated node, seal it into a local folder, print the verdict",
+        epilog=RUN_EXIT_CODES,
+        formatter_class=_Help,
+    )
     d.add_argument("--dir", type=Path, default=Path("demo-node"), help="where the fixture node is written")
     d.add_argument("--height", type=int, help="default 213200000 (simulated); with --seidb: newest unsealed")
-    d.add_argument("--rows", type=int, default=20000)
-    d.add_argument("--diverge", choices=DIVERGE_CHOICES)
+    d.add_argument("--rows", type=int, default=20000, help="rows in the simulated stores")
+    d.add_argument("--diverge", choices=DIVERGE_CHOICES, help="make memIAVL differ from FlatKV in this bucket")
     d.add_argument(
         "--seidb",
         dest="seidb_path",
@@ -220,61 +217,21 @@ def _add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     d.add_argument("--flatkv-dir", type=Path, help="with --seidb: the FlatKV dir")
     d.add_argument("--memiavl-dir", type=Path, help="with --seidb: the memiavl root")
-    d.add_argument("--sink", dest="sink_url", metavar="SINK", default=None, help="default: file://<dir>/sealed")
+    d.add_argument(
+        "--sink", dest="sink_url", metavar="SINK", default=None, help="a sink URL or plain path (default: <dir>/sealed)"
+    )
     d.set_defaults(func=_cmd_demo, parser=d)
-
-
-LEDGER_EPILOG = """exit codes:
-  0  every record verified and consistent
-  1  a mismatch, a cross-node (or fleet) disagreement, a missing height or an unverifiable
-     object (unreadable, bad or missing seal, tampered, not a record) was found
-  2  the sink could not be read, or bad arguments / an output file that cannot be written
-"""
-
-
-def _add_ledger(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    g = sub.add_parser(
-        "ledger",
-        help="list and verify every sealed record under a sink: a table, missing heights, disagreements",
-        description="List every endpoint record and fleet verdict under a sink (flat and <node>/ layouts),\n"
-        "verify every seal (re-read, gunzip, re-hash), and print one table plus a summary.",
-        epilog=LEDGER_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    g.add_argument("url", help="sink URL: s3://bucket/prefix or file:///dir")
-    out = g.add_mutually_exclusive_group()
-    out.add_argument("--json", action="store_true", help="print the rows as one JSON array (summary on stderr)")
-    out.add_argument("--csv", type=Path, metavar="FILE", help="write the table as CSV (lists comma-joined)")
-    out.add_argument("--parquet", type=Path, metavar="FILE", help="write the table as Parquet")
-    g.add_argument("--no-verify", dest="verify", action="store_false", help="read records without checking seals")
-    g.add_argument("--interval", type=_positive, metavar="N", help="segment interval: expect a record every N blocks")
-    g.add_argument(
-        "--memiavl-dir",
-        dest="memiavl_dirs",
-        type=_node_dir,
-        action="append",
-        default=[],
-        metavar="NODE=DIR",
-        help="expect a record for each snapshot in NODE's memiavl root (repeat per node)",
-    )
-    g.add_argument(
-        "--node", dest="nodes", action="extend", nargs="+", metavar="NAME", help="only these nodes (repeatable)"
-    )
-    g.add_argument("--endpoint-url", default=None, help="S3-compatible endpoint")
-    g.add_argument("--region", default=None, help="AWS region (default: boto3's chain)")
-    g.add_argument(
-        "--workers",
-        type=_positive,
-        default=DEFAULT_WORKERS,
-        metavar="N",
-        help=f"reads in flight (default {DEFAULT_WORKERS})",
-    )
-    g.set_defaults(func=_cmd_ledger)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    code: int = args.func(args)
+    try:
+        code: int = args.func(args)
+    except KeyboardInterrupt:
+        print("evm-digest: interrupted", file=sys.stderr)
+        return ExitCode.SIGINT
+    except Exception as exc:  # every failure ends as one line + hint and a code from the table, never a traceback
+        return print_failure(exc)
     return code
 
 

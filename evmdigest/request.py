@@ -1,53 +1,56 @@
-"""Run parameters, typed and checked in one place: the CLI and the flow both build a RunRequest.
+"""Run parameters, typed, bounded and checked in one place: the CLI and the flow both build a RunRequest.
 
 A bad parameter raises RequestError naming the field and the fix. Its message is a template whose
 `{field}` placeholders each front end renders its own way: the flow prints parameter names, the CLI
-its flags (the CLI's argparse dests are these field names). Store directories are checked where the
-stores live (`check_stores`, on the worker); everything else is checked on construction.
+its flags (the CLI's argparse dests are these field names). Construction checks every value on its own
+(bounds, label charset, no control characters, sink URL shape); `resolve()` then fills the defaults a
+run takes from the environment and checks what only this machine can answer (store dirs, the seidb
+binary). The CLI calls both before Prefect starts; the flow calls both on its worker.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Self
+from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
+from evmdigest.emit.registry import check_sink_url
 from evmdigest.models import Normalization, OpenMode
+from evmdigest.params import (
+    INT64_MAX,
+    MAX_SCAN_TIMEOUT,
+    OLD_SINK_ENV,
+    SEIDB_ENV,
+    SINK_ENV,
+    Height,
+    RequestError,
+    Timeout,
+    check_node_label,
+    check_text,
+    find_seidb,
+    quoted,
+)
 from evmdigest.sim.generate import DIVERGE_BUCKET
 
-Height = Annotated[int | None, Field(ge=1)]
-"""A segment boundary height; None seals the newest memiavl snapshot not yet sealed."""
-Timeout = Annotated[float | None, Field(gt=0)]
-"""Seconds one scan may run before it is killed; None: the SeidbCli block's (3600)."""
+__all__ = [
+    "DEFAULT_NORMALIZATIONS", "DIVERGE_CHOICES", "INT64_MAX", "MAX_SCAN_TIMEOUT", "OLD_SINK_ENV", "SEIDB_ENV",
+    "SINK_ENV", "DemoRequest", "Height", "RequestError", "RunRequest", "Timeout", "quoted", "sink_url_or_default",
+]  # fmt: skip
 DEFAULT_NORMALIZATIONS: tuple[Normalization, ...] = tuple(Normalization)
 DIVERGE_CHOICES: tuple[str, ...] = tuple(DIVERGE_BUCKET)
-
-
-def quoted(value: object) -> str:
-    """`value` as a message template shows it (repr, braces doubled so they are not read as fields)."""
-    return repr(value).replace("{", "{{").replace("}", "}}")
-
-
-class _Names(dict[str, str]):
-    def __missing__(self, field: str) -> str:
-        return field
-
-
-class RequestError(ValueError):
-    """A run parameter is unusable. `field` names it; `render(names)` spells fields as a front end does."""
-
-    def __init__(self, field: str, template: str) -> None:
-        self.field = field
-        self.template = template
-        super().__init__(self.render())
-
-    def render(self, names: Mapping[str, str] | None = None) -> str:
-        return self.template.format_map(_Names(names or {}))
-
-    def __reduce__(self) -> tuple[object, ...]:
-        return (type(self), (self.field, self.template))  # flow failures are pickled across processes
+_log = logging.getLogger("evmdigest.request")
 
 
 def _build(model: type[_Checked], values: Mapping[str, Any]) -> Any:
@@ -72,6 +75,25 @@ class _Checked(BaseModel):
         built: Self = _build(cls, values)
         return built
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any, info: ValidationInfo) -> Any:
+        # prefect.yaml fills an unset `{{ $VAR }}` with "", and UI forms send "" for a cleared field.
+        if not (isinstance(value, str) and not value.strip()):
+            return value
+        name = str(info.field_name)
+        if cls.model_fields[name].is_required():
+            raise RequestError(name, f"{{{name}}} is empty; give it (in a deployment: set its variable, then deploy)")
+        return None
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_hostile_text(cls, value: Any, info: ValidationInfo) -> Any:
+        # A node label has its own, stricter rule (check_node_label), which names the label charset.
+        if isinstance(value, str | Path) and info.field_name != "node":
+            check_text(str(info.field_name), str(value))
+        return value
+
 
 class RunRequest(_Checked):
     """One gate run: which stores, which height, which decoders, which seidb and sink, how long."""
@@ -82,9 +104,9 @@ class RunRequest(_Checked):
     normalizations: tuple[Normalization, ...] = DEFAULT_NORMALIZATIONS
     open_mode: OpenMode = OpenMode.SNAPSHOT
     seidb_path: str | None = None
+    endpoint_url: str | None = None  # before sink_url: the sink URL check reads both S3 options
+    region: str | None = Field(default=None, max_length=64)
     sink_url: str | None = None
-    endpoint_url: str | None = None
-    region: str | None = None
     node: str | None = None
     timeout: Timeout = None
     # Publish even to a store that ignores conditional writes (evmdigest.emit.probe refuses it otherwise).
@@ -101,6 +123,19 @@ class RunRequest(_Checked):
             raise RequestError("normalizations", f"{{normalizations}}: {names} names one twice; list each once")
         return value
 
+    @field_validator("node")
+    @classmethod
+    def _label(cls, value: str | None) -> str | None:
+        return None if value is None else check_node_label(value)
+
+    @field_validator("sink_url")
+    @classmethod
+    def _sink(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # Kept as the URL it means: a plain path becomes its file:// URL here, so the flow gets an absolute one.
+        if value is None:
+            return None
+        return _sink_url("sink_url", value, endpoint_url=info.data.get("endpoint_url"), region=info.data.get("region"))
+
     @model_validator(mode="after")
     def _s3_options_need_a_sink(self) -> Self:
         if self.sink_url is None and (self.endpoint_url or self.region):
@@ -112,10 +147,58 @@ class RunRequest(_Checked):
         """Both store dirs exist here; run on the machine that scans them (the flow's worker)."""
         for field in ("flatkv_dir", "memiavl_dir"):
             value: Path = getattr(self, field)
-            if not value.expanduser().is_dir():
+            path = value.expanduser()
+            if not path.is_dir():
+                what = "is not a directory" if path.exists() else "does not exist"
                 raise RequestError(
-                    field, f"{{{field}}}: {quoted(str(value))} is not a directory on this worker; give the store's path"
+                    field, f"{{{field}}}: {quoted(str(value))} {what} on this machine; give the store's directory"
                 )
+
+    def resolve(
+        self, environ: Mapping[str, str] | None = None, *, seidb_block: str | None = None, sink_block: bool = False
+    ) -> RunRequest:
+        """This request as it runs here: store dirs and the seidb binary checked, defaults filled from the
+        environment and checked like given values. `seidb_block`: a SeidbCli block's path, which wins;
+        `sink_block`: a DigestSink block is given, so no sink URL is needed."""
+        env = os.environ if environ is None else environ
+        self.check_stores()
+        if seidb_block is not None:
+            seidb_path = find_seidb(seidb_block, field="seidb", origin=" (SeidbCli block path)")
+        elif self.seidb_path is not None:
+            seidb_path = find_seidb(self.seidb_path)
+        else:
+            origin, binary = (f" (from ${SEIDB_ENV})", env[SEIDB_ENV]) if env.get(SEIDB_ENV) else ("", "seidb")
+            seidb_path = find_seidb(check_text("seidb_path", binary), origin=origin)
+        sink_url = self.sink_url
+        if sink_url is None and not sink_block:
+            sink_url = _sink_from_env(env)
+        return self.model_copy(update={"seidb_path": seidb_path, "sink_url": sink_url})
+
+
+def _sink_url(field: str, url: str, *, endpoint_url: str | None, region: str | None, origin: str = "") -> str:
+    try:
+        return check_sink_url(url, endpoint_url=endpoint_url, region=region)
+    except ValueError as exc:
+        detail = str(exc).replace("{", "{{").replace("}", "}}")
+        raise RequestError(field, f"{{{field}}}{origin}: {detail}") from None
+
+
+def sink_url_or_default(sink_url: str | None, environ: Mapping[str, str] | None = None) -> str:
+    """A checked sink URL: the given one, else $EVMDIGEST_SINK (or the old name), else ./out — as `run` resolves it."""
+    if sink_url:
+        return _sink_url("sink_url", check_text("sink_url", sink_url), endpoint_url=None, region=None)
+    return _sink_from_env(os.environ if environ is None else environ)
+
+
+def _sink_from_env(env: Mapping[str, str]) -> str:
+    for name in (SINK_ENV, OLD_SINK_ENV):
+        value = env.get(name)
+        if value:
+            if name == OLD_SINK_ENV:
+                _log.warning("%s is deprecated and will stop working; rename it to %s", OLD_SINK_ENV, SINK_ENV)
+            check_text("sink_url", value)
+            return _sink_url("sink_url", value, endpoint_url=None, region=None, origin=f" (from ${name})")
+    return (Path.cwd() / "out").as_uri()
 
 
 class DemoRequest(_Checked):
@@ -136,6 +219,11 @@ class DemoRequest(_Checked):
         if value is not None and value not in DIVERGE_CHOICES:
             raise RequestError("diverge", f"{{diverge}}: {quoted(value)} is not one of {', '.join(DIVERGE_CHOICES)}")
         return value
+
+    @field_validator("sink_url")
+    @classmethod
+    def _sink(cls, value: str | None) -> str | None:
+        return None if value is None else _sink_url("sink_url", value, endpoint_url=None, region=None)
 
     @model_validator(mode="after")
     def _real_seidb_needs_stores(self) -> Self:

@@ -1,8 +1,14 @@
-"""pandas views of a gate run: the per-bucket table users read in artifacts and in the terminal."""
+"""pandas views of a gate run: the per-bucket table users read in artifacts and in the terminal.
+
+`bucket_table` keeps every value (it is the run's raw outcome and the markdown verdict's table);
+`display_table` is what people read at ~1400 px: match columns first, short headers, digests cut to
+their first DIGEST_SHOWN hex characters.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -29,6 +35,37 @@ def bucket_table(flatkv: DigestReport, memiavl: Mapping[Normalization, DigestRep
             row[f"{prefix}_match"] = right == left
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+DIGEST_SHOWN = 12  # hex characters: enough to tell digests apart by eye; full values are in the raw table
+
+
+def short_digest(digest: object) -> object:
+    return f"{digest[:DIGEST_SHOWN]}…" if isinstance(digest, str) and len(digest) > DIGEST_SHOWN else digest
+
+
+def _side(column: str) -> str:
+    """`flatkv_count` -> `flatkv`, `memiavl_semantic_digest` -> `semantic` (the decoder names the side)."""
+    return column.removeprefix("memiavl_").rsplit("_", 1)[0]
+
+
+def display_table(rows: pd.DataFrame | Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """The bucket table as people read it: bucket, match per decoder, counts, then shortened digests."""
+    table = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
+    order = ("_match", "_count", "_digest")
+    columns = [c for suffix in order for c in table.columns if c.endswith(suffix)]
+    shown = table[["bucket", *columns]].copy()
+    for column in columns:
+        if column.endswith("_match"):
+            shown[column] = shown[column].map({True: "match", False: "MISMATCH"})
+        elif column.endswith("_digest"):
+            shown[column] = shown[column].map(short_digest)
+    return shown.rename(columns={c: f"{_side(c)} {c.rsplit('_', 1)[1]}" for c in columns})
+
+
+def display_rows(rows: pd.DataFrame | Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """display_table as JSON-ready rows (a table artifact's data)."""
+    return [{str(k): v for k, v in row.items()} for row in display_table(rows).to_dict(orient="records")]
 
 
 def verdict_markdown(height: int, node: str | None, table: pd.DataFrame, published: Sequence[PublishedRecord]) -> str:

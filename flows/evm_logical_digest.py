@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
 from typing import Any, cast
 
 from prefect import State, flow, get_run_logger
@@ -18,17 +17,13 @@ from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from blocks import DigestSink, SeidbCli
 from evmdigest.models import Normalization, OpenMode
-from evmdigest.request import DEFAULT_NORMALIZATIONS, Height, RunRequest, Timeout
+from evmdigest.request import DEFAULT_NORMALIZATIONS, RequestError, RunRequest
 from evmdigest.seidb import ScanResult
 from evmdigest.seidb.procs import kill_run
-from evmdigest.tables import bucket_table, verdict_markdown
+from evmdigest.tables import DIGEST_SHOWN, bucket_table, display_rows, verdict_markdown
 from evmdigest.verdict.outcome import GateOutcome, PublishedRecord, ScanTiming
 from flows.sealing import discover_height, preflight_sink, publish_verdicts
 from flows.tasks import assert_versions, flatkv_digest, memiavl_digest
-
-DEFAULT_SINK_ENV = "EVMDIGEST_SINK"
-DEFAULT_SEIDB_ENV = "EVMDIGEST_SEIDB"
-
 
 # Scans are subprocesses that wait on I/O, so threads give real parallelism; 8 covers every task at once.
 # (TaskRunner is invariant in its future type, hence the cast.)
@@ -50,17 +45,18 @@ def node_slug(text: str) -> str:
     return re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-") or "node"
 
 
-def resolve_seidb(seidb: SeidbCli | None, seidb_path: str | None) -> SeidbCli:
-    if seidb is not None:
-        return seidb
-    return SeidbCli(path=seidb_path or os.environ.get(DEFAULT_SEIDB_ENV) or "seidb")
+# RunRequest field -> this flow's parameter, so a refused value is reported under the name the UI shows.
+PARAMETER_NAMES = {"open_mode": "memiavl_open_mode", "timeout": "scan_timeout"}
 
 
-def resolve_sink(sink: DigestSink | None, sink_url: str | None) -> DigestSink:
-    if sink is not None:
-        return sink
-    url = sink_url or os.environ.get(DEFAULT_SINK_ENV) or (Path.cwd() / "out").resolve().as_uri()
-    return DigestSink(url=url)
+def resolved_request(seidb: SeidbCli | None, sink: DigestSink | None, **fields: Any) -> RunRequest:
+    """The flow's parameters through the one validation the CLI uses (evmdigest/request.py), resolved on
+    this worker: store dirs, the seidb binary (the block's path wins) and the sink default checked here."""
+    try:
+        request = RunRequest.create(**fields)
+        return request.resolve(seidb_block=seidb.path if seidb else None, sink_block=sink is not None)
+    except RequestError as exc:
+        raise exc.renamed(PARAMETER_NAMES) from None
 
 
 @flow(
@@ -72,7 +68,7 @@ def resolve_sink(sink: DigestSink | None, sink_url: str | None) -> DigestSink:
 def evm_logical_digest(
     flatkv_dir: str,
     memiavl_dir: str,
-    height: Height = None,
+    height: int | None = None,
     normalizations: tuple[Normalization, ...] = DEFAULT_NORMALIZATIONS,
     memiavl_open_mode: OpenMode = OpenMode.SNAPSHOT,
     seidb: SeidbCli | None = None,
@@ -80,29 +76,36 @@ def evm_logical_digest(
     sink: DigestSink | None = None,
     sink_url: str | None = None,
     node: str | None = None,
-    scan_timeout: Timeout = None,
+    scan_timeout: float | None = None,
     allow_overwriting_store: bool = False,
 ) -> Any:
     """Seal the EVM state at a segment boundary: FlatKV vs memIAVL logical digests, gated on height.
 
     Args:
         flatkv_dir: FlatKV data dir of the node (seidb --db-dir for the flatkv backend).
-        memiavl_dir: memIAVL root dir, holding `current` and `snapshot-<20-digit height>` dirs.
-        height: Segment boundary height (>= 1). Leave empty to seal the newest memiavl snapshot
-            whose records are not yet in the sink (segment discovery).
+        memiavl_dir: memIAVL root dir, holding `current` and one snapshot-HEIGHT dir per snapshot
+            (HEIGHT zero-padded to 20 digits).
+        height: Segment boundary height (1 to 9223372036854775807). Leave empty to seal the newest
+            memiavl snapshot whose records are not yet in the sink (segment discovery).
         normalizations: memIAVL decoders to compare FlatKV against: semantic, translator (default both).
-        memiavl_open_mode: snapshot (fast; needs `snapshot-<height>`) or replay (~10x slower changelog replay).
+        memiavl_open_mode: snapshot (fast; needs the snapshot dir of that height) or replay (~10x slower
+            changelog replay).
         seidb: A SeidbCli block (binary path, timeout, env). Takes precedence over seidb_path.
         seidb_path: seidb binary when no block is chosen (default $EVMDIGEST_SEIDB, else `seidb` on PATH).
         sink: A DigestSink block (S3 prefix or folder, credentials). Takes precedence over sink_url.
-        sink_url: s3://bucket/prefix or file:///dir when no block is chosen (default $EVMDIGEST_SINK, else ./out).
-        node: Node label for records, events (resource evm-digest.node.<label>) and artifact keys.
-        scan_timeout: Seconds one scan may run before it is killed (default: the SeidbCli block's, 3600).
+        sink_url: s3://bucket/prefix, file:///dir or an absolute path when no block is chosen
+            (default $EVMDIGEST_SINK, else ./out).
+        node: Node label for records, artifact keys and events (their resource is evm-digest.node.NODE):
+            1-63 letters, digits, '.', '_' or '-'. Default: the worker's hostname.
+        scan_timeout: Seconds one scan may run before it is killed, up to 604800 (default: the SeidbCli
+            block's, 3600).
         allow_overwriting_store: Publish even to a store that ignores conditional writes (If-None-Match),
             which the write-once probe otherwise refuses: a second run could overwrite a sealed verdict.
     """
     logger = get_run_logger()
-    request = RunRequest.create(
+    request = resolved_request(
+        seidb,
+        sink,
         flatkv_dir=flatkv_dir,
         memiavl_dir=memiavl_dir,
         height=height,
@@ -114,15 +117,13 @@ def evm_logical_digest(
         timeout=scan_timeout,
         allow_overwriting_store=allow_overwriting_store,
     )
-    request.check_stores()
-    seidb_cli = resolve_seidb(seidb, request.seidb_path)
-    sink_config = resolve_sink(sink, request.sink_url)
+    seidb_cli = seidb or SeidbCli(path=str(request.seidb_path))
+    sink_config = sink or DigestSink(url=str(request.sink_url))
     if request.allow_overwriting_store:  # the flow parameter widens the block's setting, never narrows it
         sink_config = sink_config.model_copy(update={"allow_overwriting_store": True})
     node_label = request.node or os.uname().nodename
     # Preflight: a missing binary or an unreachable sink must fail now, not after an hour of scanning.
     runner = seidb_cli.runner(timeout=request.timeout, run_tag=str(current_flow_run.id))
-    runner.resolve()
     sink_store = preflight_sink(sink_config, request.node)  # the node's own layout (flows/sealing.py)
     normalizations = request.normalizations
     if height is None:
@@ -175,21 +176,24 @@ def _collect(
 
 def _publish_artifacts(outcome: GateOutcome, table: Any) -> None:
     node = node_slug(outcome.node or "node")
+    where = f"height {outcome.height} on {outcome.node}"
+    # Readable at ~1400 px: match columns first, digests shortened (full values: outcome.table and the verdict).
     create_table_artifact(
-        table=outcome.table,
+        table=display_rows(table),
         key=f"evm-digest-buckets-{node}",
-        description=f"Per-bucket digests at height {outcome.height} on {outcome.node}",
+        description=f"Per-bucket digests at {where} (first {DIGEST_SHOWN} hex; full values in the verdict)",
     )
     create_markdown_artifact(
         markdown=verdict_markdown(outcome.height or 0, outcome.node, table, outcome.published),
         key=f"evm-digest-verdict-{node}",
-        description=f"Verdict at height {outcome.height}",
+        description=f"Verdict at {where}",
     )
     for item in outcome.published:
         create_link_artifact(
             link=item.uri,
             link_text=f"endpoint-digest {outcome.height} {item.record.normalization.value}",
-            description=f"sha256 (uncompressed) {item.uncompressed_sha256}",
+            description=f"{item.record.normalization.value} record at {where}; sha256 (uncompressed) "
+            f"{item.uncompressed_sha256}",
         )
 
 

@@ -1,7 +1,9 @@
 """`evm-digest run` and `evm-digest demo`: run the flow once and print what an operator needs.
 
-Exit codes: 0 every normalization matches (or nothing to seal), 1 mismatch (records published),
-2 anything else (gate, seidb, sink or parameter error; the gate publishes nothing).
+Exit codes are evmdigest/exits.py's table: 0 every normalization matches (or nothing to seal), 1 digests
+differ (records published), 2 nothing published (parameter, gate, seidb, sink), 3 orchestration
+unavailable. The request arrives checked and resolved (cli.py); Prefect is imported only after the
+orchestration preflight, so a dead API answers in about a second.
 """
 
 from __future__ import annotations
@@ -13,52 +15,84 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
-from blocks import DigestSink
+from evmdigest.exits import ExitCode, Failure, exit_code_of, one_line
 from evmdigest.request import DemoRequest, RunRequest
 from evmdigest.verdict.outcome import GateOutcome
+from flows import orchestration
 
-EXIT_MATCH, EXIT_MISMATCH, EXIT_ERROR = 0, 1, 2
 DEMO_HEIGHT = 213200000
 
 
 def run(request: RunRequest) -> int:
-    """Run the flow once for a checked request; print the outcome; return the exit code."""
-    if not os.environ.get("PREFECT_API_URL"):
+    """Run the flow once for a checked request; print the outcome; return the exit code.
+
+    Raises OrchestrationUnavailable when Prefect cannot be reached or started (the CLI prints it, exit 3).
+    """
+    orchestration.preflight()
+    if not os.environ.get(orchestration.API_URL_ENV):
         # The ephemeral server's telemetry races its own SQLite file and prints a harmless traceback.
         os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    try:
+        state = _run_flow(request)
+    except Exception as exc:
+        mapped = orchestration.unavailable(exc)
+        if mapped is None:
+            raise
+        raise mapped from exc
+    outcome = _outcome_of(state)
+    if outcome is None:
+        raise _failure_of(state)
+    print_outcome(outcome)
+    if outcome.nothing_to_seal:
+        print("nothing to seal: every memiavl snapshot already has its records")
+        return ExitCode.OK
+    if state.is_completed():
+        return ExitCode.OK
+    print(f"evm-digest: {state.message}", file=sys.stderr)
+    return ExitCode.MISMATCH
+
+
+def _run_flow(request: RunRequest) -> Any:
     # Imported here: loading Prefect (and an ephemeral server when no API is configured) is slow.
+    from blocks import DigestSink
     from flows.evm_logical_digest import evm_logical_digest
 
+    orchestration.quiet_console_tracebacks()
     sink = None
-    if request.sink_url is not None:
+    if request.sink_url is not None and (request.endpoint_url or request.region):
         sink = DigestSink(url=request.sink_url, endpoint_url=request.endpoint_url, region=request.region)
-    state: Any = evm_logical_digest(
-        flatkv_dir=str(request.flatkv_dir.resolve()),
-        memiavl_dir=str(request.memiavl_dir.resolve()),
+    return evm_logical_digest(
+        flatkv_dir=str(request.flatkv_dir.expanduser().resolve()),
+        memiavl_dir=str(request.memiavl_dir.expanduser().resolve()),
         height=request.height,
         normalizations=request.normalizations,
         memiavl_open_mode=request.open_mode,
         seidb_path=request.seidb_path,
         sink=sink,
+        sink_url=None if sink is not None else request.sink_url,
         node=request.node,
         scan_timeout=request.timeout,
         allow_overwriting_store=request.allow_overwriting_store,
         return_state=True,
     )
-    outcome = _outcome_of(state)
-    if outcome is None:
-        print(f"evm-digest: run {state.name}: {state.message}", file=sys.stderr)
-        return EXIT_ERROR
-    print_outcome(outcome)
-    if outcome.nothing_to_seal:
-        print("nothing to seal: every memiavl snapshot already has its records")
-        return EXIT_MATCH
-    if state.is_completed():
-        return EXIT_MATCH
-    print(f"evm-digest: {state.message}", file=sys.stderr)
-    return EXIT_MISMATCH
+
+
+def _failure_of(state: Any) -> Failure:
+    """What a failed run ended with, as one line + hint; the run's stored logs keep the detail."""
+    try:
+        error = state.result(raise_on_failure=False)
+    except Exception as exc:  # the result could not be read back: the exception says why
+        error = exc
+    if not isinstance(error, BaseException):
+        error = Failure(f"run {state.name}: {state.message or 'no message'}")
+    unavailable = orchestration.unavailable(error)
+    if unavailable is not None:
+        return unavailable
+    if isinstance(error, Failure) and error.hint:
+        return error
+    logs = f"prefect flow-run logs {state.state_details.flow_run_id}"
+    hint = getattr(error, "hint", None) or f"the run's log has the details: {logs}"
+    return Failure(one_line(error), hint=hint, exit_code=exit_code_of(error))
 
 
 def _outcome_of(state: Any) -> GateOutcome | None:
@@ -72,12 +106,10 @@ def _outcome_of(state: Any) -> GateOutcome | None:
 def print_outcome(outcome: GateOutcome) -> None:
     if not outcome.published:
         return
-    table = pd.DataFrame(outcome.table)
-    for column in table.columns:
-        if column.endswith("_digest"):
-            table[column] = table[column].str[:16] + "…"
+    from evmdigest.tables import display_table  # pandas: only once there is a table to show
+
     print(f"\nEVM logical digest at height {outcome.height} on {outcome.node} (digests abbreviated)\n")
-    print(table.to_markdown(index=False))
+    print(display_table(outcome.table).to_markdown(index=False))
     print()
     for item in outcome.published:
         record = item.record
@@ -116,13 +148,12 @@ def demo(request: DemoRequest) -> int:
         node="demo-node",
         timeout=600,
     )
-    return run(run_request)
+    return run(run_request.resolve())
 
 
 def _simulator() -> str:
     beside = Path(sys.executable).parent / "seidb-sim"
     found = str(beside) if beside.exists() else shutil.which("seidb-sim")
     if found is None:
-        print("evm-digest demo: seidb-sim is not installed; run `make venv` first", file=sys.stderr)
-        raise SystemExit(EXIT_ERROR)
+        raise Failure("seidb-sim is not installed", hint="run `make venv` first")
     return found

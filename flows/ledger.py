@@ -17,7 +17,7 @@ from pydantic import Field
 
 from blocks import DigestSink
 from evmdigest.ledger import DEFAULT_WORKERS, Ledger, build_ledger
-from flows.evm_logical_digest import resolve_sink
+from evmdigest.request import sink_url_or_default
 
 TABLE_KEY = "evm-digest-ledger"
 SUMMARY_KEY = "evm-digest-ledger-summary"
@@ -52,7 +52,8 @@ def digest_ledger(
         workers: Reads in flight.
     """
     logger = get_run_logger()
-    ledger = ledger_of(resolve_sink(sink, sink_url), verify, interval, nodes, workers)
+    sink_config = sink or DigestSink(url=sink_url_or_default(sink_url))
+    ledger = ledger_of(sink_config, verify, interval, nodes, workers)
     summary = ledger.summary_lines()
     for line in summary:
         logger.info("%s", line)

@@ -7,4 +7,5 @@ pytest_plugins = [
     "tests.plugins.prefect_api",
     "tests.plugins.server",
     "tests.plugins.sim",
+    "tests.plugins.deployment",
 ]

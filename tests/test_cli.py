@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -10,22 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from evmdigest.emit.probe import PROBE_KEY
+from evmdigest.cli import build_parser
+from evmdigest.emit import open_sink
 from evmdigest.models import Generation
 from evmdigest.seidb import parse_report
 from evmdigest.seidb.render import render_text
+from tests.console import CLOSED_API, cli
 from tests.golden import as_printed, golden_json_line, golden_reports
-from tests.plugins.sim import MakeNode
 
-EVM_DIGEST = str(Path(sys.executable).parent / "evm-digest")
 HEIGHT = 213200000
-PROBE_DIR = PROBE_KEY.split("/")[0]  # the write-once probe's object, written by every run's preflight
-
-
-def _cli(*args: str, stdin: str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [EVM_DIGEST, *args], input=stdin, capture_output=True, text=True, timeout=300, check=False, env=env
-    )
+_cli = cli
 
 
 @pytest.mark.parametrize("form", ["json", "legacy", "misc"])
@@ -67,41 +62,6 @@ def _env(prefect_api: str) -> dict[str, str]:
     return {**os.environ, "PREFECT_API_URL": prefect_api}
 
 
-def test_run_exit_codes_match_mismatch_and_gate_failure(
-    prefect_api: str, tmp_path: Path, make_node: MakeNode, sim_binary: Path
-) -> None:
-    env = _env(prefect_api)
-    common = ["--height", str(HEIGHT), "--seidb", str(sim_binary)]
-
-    clean = make_node(tmp_path, height=HEIGHT, rows=1000)
-    sink = tmp_path / "sealed-clean"
-    done = _cli("run", *common, "--flatkv-dir", str(clean.flatkv_dir), "--memiavl-dir", str(clean.memiavl_dir),
-                "--sink", sink.as_uri(), "--node", "cli-node", env=env)  # fmt: skip
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert "semantic   MATCH" in done.stdout and "translator MATCH" in done.stdout
-    assert f"endpoint-digest-{HEIGHT}-translator.json.gz" in done.stdout
-    assert "| final" in done.stdout  # the per-bucket table
-
-    diverged = make_node(tmp_path, height=HEIGHT, rows=1000, diverge="code")
-    sink = tmp_path / "sealed-diverged"
-    dirs = ["--flatkv-dir", str(diverged.flatkv_dir), "--memiavl-dir", str(diverged.memiavl_dir)]
-    done = _cli("run", *common, *dirs, "--sink", sink.as_uri(), "--normalization", "translator", env=env)
-    assert done.returncode == 1, done.stderr[-3000:]
-    assert f"digest mismatch at {HEIGHT}: code (translator)" in done.stderr
-    assert sorted(p.name for p in sink.iterdir() if p.is_file() and ".intent-" not in p.name) == [
-        f"endpoint-digest-{HEIGHT}-translator.json.gz", f"endpoint-digest-{HEIGHT}-translator.json.gz.seal.json"
-    ]  # fmt: skip
-
-    clamped = make_node(tmp_path, height=HEIGHT, rows=1000)
-    clamped.set_faults("memiavl", clamp_version=HEIGHT - 100)
-    sink = tmp_path / "sealed-clamped"
-    done = _cli("run", *common, "--flatkv-dir", str(clamped.flatkv_dir), "--memiavl-dir", str(clamped.memiavl_dir),
-                "--sink", sink.as_uri(), env=env)  # fmt: skip
-    assert done.returncode == 2
-    assert f"memiavl/semantic opened version {HEIGHT - 100}, requested {HEIGHT}" in done.stderr
-    assert not sink.exists() or [p.name for p in sink.iterdir()] == [PROBE_DIR]  # preflight's probe only
-
-
 def test_demo_runs_on_embedded_defaults(prefect_api: str, tmp_path: Path) -> None:
     done = _cli("demo", "--dir", str(tmp_path / "demo"), "--rows", "500", env=_env(prefect_api))
     assert done.returncode == 0, done.stderr[-3000:]
@@ -126,6 +86,62 @@ def test_s3_options_without_a_sink_are_refused_with_exit_2(tmp_path: Path) -> No
 )
 def test_a_bad_parameter_is_refused_naming_its_flag(args: list[str], message: str) -> None:
     # The request is checked before Prefect is imported, so no server is needed (none is configured here).
-    done = _cli(*args, env={**os.environ, "PREFECT_API_URL": "http://127.0.0.1:9/api"})
+    done = _cli(*args, env={**os.environ, "PREFECT_API_URL": CLOSED_API})
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.startswith(message)
+
+
+def _options(parser: argparse.ArgumentParser, path: str) -> list[tuple[str, argparse.Action]]:
+    found = [(path, action) for action in parser._actions if not isinstance(action, argparse._SubParsersAction)]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                found += _options(child, f"{path} {name}")
+    return found
+
+
+def test_every_option_of_every_command_has_help_text() -> None:
+    options = _options(build_parser(), "evm-digest")
+    commands = {path for path, _ in options}
+    assert {"evm-digest run", "evm-digest verify", "evm-digest parse", "evm-digest demo"} <= commands
+    missing = [f"{path} {action.option_strings or action.dest}" for path, action in options if not action.help]
+    assert missing == []
+
+
+def test_help_documents_the_exit_codes() -> None:
+    for args in (["--help"], ["run", "--help"]):
+        done = _cli(*args)
+        assert done.returncode == 0
+        text = " ".join(done.stdout.split())
+        for line in ("0 every normalization matches, or nothing to seal", "1 digests differ",
+                     "2 nothing published", "3 orchestration unavailable", "retry later"):  # fmt: skip
+            assert line in text, (args, line)
+    assert "1 mismatch, missing seal or tampered object" in " ".join(_cli("verify", "--help").stdout.split())
+
+
+def test_parse_takes_pretty_printed_json(tmp_path: Path) -> None:
+    line = golden_json_line("digest/flatkv-h2")
+    pretty = json.dumps(json.loads(line), indent=2)
+    done = _cli("parse", "-", stdin=f"narration before\n{pretty}\nnarration after\n")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == json.loads(parse_report(line).model_dump_json())
+    cut = _cli("parse", "-", stdin=pretty[: len(pretty) // 2])
+    assert cut.returncode == 2 and "no JSON report" in cut.stderr
+
+
+def test_verify_takes_plain_relative_and_absolute_paths(tmp_path: Path) -> None:
+    sink = open_sink(str(tmp_path / "sealed"))
+    emitted = sink.emit_json("endpoint-digest-7-semantic.json.gz", {"height": 7})
+    for target, cwd in (("sealed/endpoint-digest-7-semantic.json.gz", tmp_path),
+                        (str(tmp_path / "sealed" / "endpoint-digest-7-semantic.json.gz"), None)):  # fmt: skip
+        done = _cli("verify", target, cwd=cwd)
+        assert done.returncode == 0, done.stdout + done.stderr
+        outcome = json.loads(done.stdout)
+        assert outcome["status"] == "ok" and outcome["actual"] == emitted.uncompressed_sha256
+
+
+def test_importing_the_cli_loads_neither_prefect_nor_boto3() -> None:
+    heavy = "('prefect', 'boto3', 'botocore', 'pandas')"
+    code = f"import sys, evmdigest.cli; print(sorted(m for m in {heavy} if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

@@ -1,11 +1,12 @@
-"""End to end, as an operator would: `prefect server start`, `prefect deploy --all` from prefect.yaml, a
-process worker, the `adhoc` deployment triggered through the REST API the UI uses, artifacts read back,
-the artifact page rendered by headless Chromium, and a UI-style cancellation that must kill seidb."""
+"""End to end, as an operator would: the README's deployment steps (`prefect server start`, blocks, a
+process pool, `prefect deploy --all` from prefect.yaml, a worker, the scheduled-style segment-seal run),
+then the `adhoc` deployment triggered through the REST API the UI uses, the deployment concurrency
+limit queueing two segment-seal runs, a UI run with a hostile label, a UI-style cancellation, and the
+daily ledger deployment."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -13,150 +14,120 @@ from typing import Any
 import pytest
 
 from evmdigest.emit import open_sink
-from evmdigest.emit.probe import PROBE_KEY
+from evmdigest.emit.keys import PROBE_DIR
 from evmdigest.seidb.procs import RUN_TAG_ENV, pids_tagged
+from tests.console import CLOSED_API, cli, env_with
 from tests.ledger.records import seal
-from tests.plugins.server import REPO, PrefectServer
-from tests.plugins.sim import MakeNode, SimNode
+from tests.plugins.deployment import TERMINAL, Deployment, records_under, wait_state
+from tests.plugins.server import PrefectServer
+from tests.plugins.sim import MakeNode
 
 pytestmark = [pytest.mark.server]
 HEIGHT = 213200000
-PROBE_DIR = PROBE_KEY.split("/")[0]  # the write-once probe's object, written by every run's preflight
-TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "CRASHED"}
-CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
+PAIR = sorted(
+    f"endpoint-digest-{HEIGHT}-{n}.json.gz{s}" for n in ("semantic", "translator") for s in ("", ".seal.json")
+)
 
 
-def _chromium() -> str:
-    found = shutil.which("chromium")
-    if found is None:
-        pytest.skip("headless Chromium is not installed (apt-get install chromium; .ci/run does it)")
-    return found
+def _create_run(server: PrefectServer, deployment: dict[str, Any], **parameters: Any) -> dict[str, Any]:
+    run: dict[str, Any] = server.api(
+        "POST", f"/deployments/{deployment['id']}/create_flow_run", json={"parameters": parameters}
+    )
+    return run
 
 
-def _wait_state(server: PrefectServer, flow_run_id: str, wanted: set[str], timeout: float = 240) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        run: dict[str, Any] = server.api("GET", f"/flow_runs/{flow_run_id}")
-        if run["state"]["type"] in wanted or time.monotonic() > deadline:
-            return run
-        time.sleep(1)
+def test_the_readme_steps_seal_the_simulated_node(readme_deployment: Deployment, prefect_server: PrefectServer) -> None:
+    assert readme_deployment.sealed() == PAIR, readme_deployment.log.read_text()[-3000:]
+    segment = readme_deployment.deployments["segment-seal"]
+    runs = prefect_server.api("POST", "/flow_runs/filter", json={"deployments": {"id": {"any_": [segment["id"]]}}})
+    # The scheduler has also queued the next hourly runs (SCHEDULED); the README's run is the one that ran.
+    assert [run["state"]["type"] for run in runs if run["state"]["type"] != "SCHEDULED"] == ["COMPLETED"]
+    assert "Flow run finished successfully in 'Completed'" in readme_deployment.log.read_text()
 
 
-@pytest.fixture(scope="module")
-def deployed(prefect_server: PrefectServer, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    work = tmp_path_factory.mktemp("e2e")
-    server = prefect_server
-    server.cli("block", "register", "-m", "blocks")
-    server.cli("work-pool", "create", "evm-digest", "--type", "process")
-    server.cli(
-        "deploy", "--all",
-        PWD=str(REPO),
-        EVMDIGEST_FLATKV_DIR=str(work / "segment" / "flatkv"),
-        EVMDIGEST_MEMIAVL_DIR=str(work / "segment" / "memiavl"),
-        EVMDIGEST_SINK_URL=(work / "segment-sealed").as_uri(),
-        EVMDIGEST_SINK=(work / "segment-sealed").as_uri(),
-    )  # fmt: skip
-    server.start("worker", "start", "--pool", "evm-digest", log=work / "worker.log")
-    deployments = server.api("POST", "/deployments/filter", json={})
-    return {"work": work, "deployments": {d["name"]: d for d in deployments}}
-
-
-def test_deploy_creates_scheduled_segment_seal_and_unscheduled_adhoc(deployed: dict[str, Any]) -> None:
-    deployments = deployed["deployments"]
+def test_deploy_takes_seidb_sink_and_concurrency_from_prefect_yaml(readme_deployment: Deployment) -> None:
+    deployments = readme_deployment.deployments
     assert set(deployments) >= {"segment-seal", "adhoc"}
     segment = deployments["segment-seal"]
     assert [s["schedule"]["interval"] for s in segment["schedules"]] == [3600.0]
-    assert segment["parameters"]["sink_url"].startswith("file://")
     assert "height" not in segment["parameters"]  # no height: segment discovery
+    assert segment["parameters"]["seidb_path"].endswith("/.venv/bin/seidb-sim")  # EVMDIGEST_SEIDB
+    assert segment["parameters"]["sink_url"] == str(readme_deployment.root / "sealed")  # EVMDIGEST_SINK
+    assert segment["global_concurrency_limit"]["limit"] == 1
+    assert segment["concurrency_options"]["collision_strategy"] == "ENQUEUE"
     assert deployments["adhoc"]["schedules"] == []
     schema = deployments["adhoc"]["parameter_openapi_schema"]["properties"]
     assert schema["height"]["description"].startswith("Segment boundary height")
     assert {"seidb", "sink", "normalizations", "scan_timeout"} <= set(schema)
+    # The UI renders descriptions as HTML-ish text: an angle bracket would swallow words.
+    assert [name for name, prop in schema.items() if "<" in prop.get("description", "")] == []
 
 
-def test_daily_ledger_deployment_runs_on_the_worker(deployed: dict[str, Any], prefect_server: PrefectServer) -> None:
-    ledger = deployed["deployments"]["digest-ledger"]
-    assert [s["schedule"]["interval"] for s in ledger["schedules"]] == [86400.0]
-    assert ledger["work_pool_name"] == "evm-digest"
-    assert ledger["parameters"]["sink_url"].startswith("file://")
-    sink_dir = deployed["work"] / "ledger-sealed"
-    seal(open_sink(sink_dir.as_uri()), "node-a", [100, 200])
-    seal(open_sink(sink_dir.as_uri()), "node-b", [100, 200], state="b")
-    run = prefect_server.api(
-        "POST", f"/deployments/{ledger['id']}/create_flow_run", json={"parameters": {"sink_url": sink_dir.as_uri()}}
-    )
-    finished = _wait_state(prefect_server, run["id"], TERMINAL)
-    assert finished["state"]["type"] == "FAILED", finished["state"]  # node-b disagrees with node-a
-    assert finished["state"]["message"].startswith("LEDGER: 4 disagreements")
-    artifacts = prefect_server.api(
-        "POST", "/artifacts/filter", json={"artifacts": {"flow_run_id": {"any_": [run["id"]]}}}
-    )
-    assert {a["key"] for a in artifacts} >= {"evm-digest-ledger", "evm-digest-ledger-summary"}
-
-
-@pytest.mark.browser
-def test_adhoc_run_through_the_api_publishes_and_renders_its_table(
-    deployed: dict[str, Any], prefect_server: PrefectServer, make_node: MakeNode, sim_binary: Path
-) -> None:
-    chromium = _chromium()
-    work: Path = deployed["work"]
-    node: SimNode = make_node(work / "adhoc", height=HEIGHT, rows=2000)
-    sealed = work / "adhoc-sealed"
-    adhoc = deployed["deployments"]["adhoc"]
-    run = prefect_server.api(
-        "POST",
-        f"/deployments/{adhoc['id']}/create_flow_run",
-        json={
-            "parameters": {
-                "flatkv_dir": str(node.flatkv_dir),
-                "memiavl_dir": str(node.memiavl_dir),
-                "height": HEIGHT,
-                "seidb_path": str(sim_binary),
-                "sink_url": sealed.as_uri(),
-                "node": "e2e-node",
-            }
-        },
-    )
-    finished = _wait_state(prefect_server, run["id"], TERMINAL)
-    assert finished["state"]["type"] == "COMPLETED", finished["state"]
-    records = [p.name for p in (sealed / "e2e-node").iterdir() if p.is_file() and ".intent-" not in p.name]
-    assert sorted(records) == sorted(
-        f"endpoint-digest-{HEIGHT}-{n}.json.gz{s}" for n in ("semantic", "translator") for s in ("", ".seal.json")
-    )
-    artifacts = prefect_server.api(
-        "POST", "/artifacts/filter", json={"artifacts": {"flow_run_id": {"any_": [run["id"]]}}}
-    )
-    table = next(a for a in artifacts if a["type"] == "table")
+def test_an_adhoc_run_through_the_api_publishes_and_describes_its_artifacts(adhoc_run: dict[str, Any]) -> None:
+    assert adhoc_run["run"]["state"]["type"] == "COMPLETED", adhoc_run["run"]["state"]
+    assert records_under(adhoc_run["sealed"]) == PAIR
+    table = next(a for a in adhoc_run["artifacts"] if a["type"] == "table")
     assert table["key"] == "evm-digest-buckets-e2e-node"
-    final_digest = node.expected("flatkv")["final"]["digest"]
-    assert final_digest in str(table["data"])
+    final_digest = adhoc_run["node"].expected("flatkv")["final"]["digest"]
+    rows = json.loads(table["data"]) if isinstance(table["data"], str) else table["data"]
+    assert rows[-1]["bucket"] == "final" and rows[-1]["flatkv digest"] == final_digest[:12] + "…"
+    for artifact in adhoc_run["artifacts"]:
+        assert f"height {HEIGHT} on e2e-node" in (artifact["description"] or ""), artifact
 
-    profile = work / "chromium-profile"
-    dom = subprocess.run(
-        [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--virtual-time-budget=20000", "--dump-dom",
-         f"{prefect_server.ui_url}/artifacts/artifact/{table['id']}"],
-        capture_output=True, text=True, timeout=120, check=False,
+
+def test_two_segment_seal_runs_are_queued_never_overlapping(
+    readme_deployment: Deployment, prefect_server: PrefectServer, make_node: MakeNode
+) -> None:
+    root = readme_deployment.root / "queue"
+    node = make_node(root, height=HEIGHT, rows=300, extra_snapshots=[HEIGHT - 1000])
+    node.set_faults("both", slow=3.0)  # each scan lasts seconds: an overlap could not hide
+    where = {"flatkv_dir": str(node.flatkv_dir), "memiavl_dir": str(node.memiavl_dir), "sink_url": str(root / "s")}
+    segment = readme_deployment.deployments["segment-seal"]
+    created = [_create_run(prefect_server, segment, **where) for _ in range(2)]
+    finished = [wait_state(prefect_server, run["id"], TERMINAL, timeout=420) for run in created]
+    assert [run["state"]["type"] for run in finished] == ["COMPLETED", "COMPLETED"], [r["state"] for r in finished]
+    first, second = sorted(finished, key=lambda run: run["start_time"])
+    assert first["end_time"] <= second["start_time"], "two segment-seal runs scanned the node at once"
+    history = prefect_server.api("GET", "/flow_run_states/", params={"flow_run_id": second["id"]})
+    assert "AwaitingConcurrencySlot" in {state["name"] for state in history}  # queued, not dropped
+    heights = {p.name.split("-")[2] for p in (root / "s").rglob("endpoint-digest-*.json.gz")}
+    assert heights == {str(HEIGHT), str(HEIGHT - 1000)}
+
+
+def test_a_ui_run_with_a_hostile_label_fails_at_once_with_the_clis_message(
+    readme_deployment: Deployment, prefect_server: PrefectServer, make_node: MakeNode, sim_binary: Path
+) -> None:
+    root = readme_deployment.root / "hostile"
+    node = make_node(root, height=HEIGHT, rows=50)
+    where = ["--flatkv-dir", str(node.flatkv_dir), "--memiavl-dir", str(node.memiavl_dir)]
+    refused = cli(
+        "run", *where, "--seidb", str(sim_binary), "--node", "../../etc", env=env_with(PREFECT_API_URL=CLOSED_API)
+    )
+    assert refused.returncode == 2
+    cli_message = refused.stderr.strip().removeprefix("evm-digest run: --node: ")
+
+    run = _create_run(
+        prefect_server, readme_deployment.deployments["adhoc"], flatkv_dir=str(node.flatkv_dir),
+        memiavl_dir=str(node.memiavl_dir), height=HEIGHT, seidb_path=str(sim_binary),
+        sink_url=str(root / "s"), node="../../etc",
     )  # fmt: skip
-    assert "<table" in dom.stdout, dom.stderr[-2000:]
-    for cell in ("account", "storage", "final", final_digest):
-        assert cell in dom.stdout, f"{cell!r} not rendered on the artifact page"
+    finished = wait_state(prefect_server, run["id"], TERMINAL)
+    assert finished["state"]["type"] == "FAILED"
+    assert f"node: {cli_message}" in finished["state"]["message"]
+    assert not (root / "s").exists()
+    tasks = prefect_server.api("POST", "/task_runs/filter", json={"flow_runs": {"id": {"any_": [run["id"]]}}})
+    assert tasks == []  # refused before any scan task
 
 
 def test_cancelling_a_run_kills_its_seidb_processes(
-    deployed: dict[str, Any], prefect_server: PrefectServer, make_node: MakeNode, sim_binary: Path
+    readme_deployment: Deployment, prefect_server: PrefectServer, make_node: MakeNode, sim_binary: Path
 ) -> None:
-    work: Path = deployed["work"]
-    node: SimNode = make_node(work / "cancel", height=HEIGHT, rows=500)
+    root = readme_deployment.root / "cancel"
+    node = make_node(root, height=HEIGHT, rows=500)
     node.set_faults("memiavl", hang=True)
-    adhoc = deployed["deployments"]["adhoc"]
-    run = prefect_server.api(
-        "POST",
-        f"/deployments/{adhoc['id']}/create_flow_run",
-        json={"parameters": {"flatkv_dir": str(node.flatkv_dir), "memiavl_dir": str(node.memiavl_dir),
-                             "height": HEIGHT, "seidb_path": str(sim_binary), "sink_url": (work / "c").as_uri()}},
+    run = _create_run(
+        prefect_server, readme_deployment.deployments["adhoc"], flatkv_dir=str(node.flatkv_dir),
+        memiavl_dir=str(node.memiavl_dir), height=HEIGHT, seidb_path=str(sim_binary), sink_url=str(root / "c"),
     )  # fmt: skip
     deadline = time.monotonic() + 180
     while not pids_tagged(RUN_TAG_ENV, run["id"]):
@@ -166,10 +137,29 @@ def test_cancelling_a_run_kills_its_seidb_processes(
     prefect_server.api(
         "POST", f"/flow_runs/{run['id']}/set_state", json={"state": {"type": "CANCELLING"}, "force": True}
     )
-    finished = _wait_state(prefect_server, run["id"], {"CANCELLED", "FAILED", "CRASHED", "COMPLETED"}, timeout=120)
+    finished = wait_state(prefect_server, run["id"], TERMINAL, timeout=120)
     assert finished["state"]["type"] == "CANCELLED", finished["state"]
     deadline = time.monotonic() + 15
     while pids_tagged(RUN_TAG_ENV, run["id"]) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert pids_tagged(RUN_TAG_ENV, run["id"]) == []
-    assert not (work / "c").exists() or [p.name for p in (work / "c").iterdir()] in ([], [PROBE_DIR])
+    assert not (root / "c").exists() or [p.name for p in (root / "c").iterdir()] in ([], [PROBE_DIR])
+
+
+def test_daily_ledger_deployment_runs_on_the_worker(
+    readme_deployment: Deployment, prefect_server: PrefectServer
+) -> None:
+    ledger = readme_deployment.deployments["digest-ledger"]
+    assert [s["schedule"]["interval"] for s in ledger["schedules"]] == [86400.0]
+    assert ledger["work_pool_name"] == "evm-digest"
+    sink_dir = readme_deployment.root / "ledger-sealed"
+    seal(open_sink(sink_dir.as_uri()), "node-a", [100, 200])
+    seal(open_sink(sink_dir.as_uri()), "node-b", [100, 200], state="b")
+    run = _create_run(prefect_server, ledger, sink_url=sink_dir.as_uri())
+    finished = wait_state(prefect_server, run["id"], TERMINAL)
+    assert finished["state"]["type"] == "FAILED", finished["state"]  # node-b disagrees with node-a
+    assert finished["state"]["message"].startswith("LEDGER: 4 disagreements")
+    artifacts = prefect_server.api(
+        "POST", "/artifacts/filter", json={"artifacts": {"flow_run_id": {"any_": [run["id"]]}}}
+    )
+    assert {a["key"] for a in artifacts} >= {"evm-digest-ledger", "evm-digest-ledger-summary"}

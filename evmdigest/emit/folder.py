@@ -20,7 +20,7 @@ from urllib.parse import SplitResult, unquote, urlsplit
 
 from evmdigest.emit.errors import SinkConflict, SinkError, SinkErrorKind, SinkNotFound
 from evmdigest.emit.keys import TMP_MARK, TMP_NAME, validate_key
-from evmdigest.emit.scheme import SinkOptions, SinkScheme
+from evmdigest.emit.scheme import SinkOptions
 from evmdigest.emit.seal import StoreChecksum
 from evmdigest.emit.sink import Sink
 from evmdigest.emit.stream import READ_CHUNK, Encoding
@@ -210,8 +210,7 @@ class FolderSink(Sink):
         return sorted(removed)
 
 
-def open_folder(url: str, parts: SplitResult, options: SinkOptions) -> FolderSink:
-    """`file:///absolute/dir` (S3 options are ignored)."""
+def _root(url: str, parts: SplitResult) -> Path:
     if parts.netloc not in ("", "localhost"):
         raise ValueError(
             f"sink url {url!r}: a file URL needs an absolute path, e.g. file:///var/lib/evm-digest "
@@ -220,20 +219,22 @@ def open_folder(url: str, parts: SplitResult, options: SinkOptions) -> FolderSin
     path = unquote(parts.path)
     if not path.startswith("/") or any(p in (".", "..") for p in path.split("/")):
         raise ValueError(f"sink url {url!r}: use a normalised absolute path like file:///srv/out")
-    return FolderSink(Path(path))
+    return Path(path)
 
 
-def locate_folder(uri: str, parts: SplitResult, options: SinkOptions) -> tuple[Sink, str]:
+def check_url(url: str, parts: SplitResult, options: SinkOptions) -> None:
+    """`file:///absolute/dir` (S3 options are ignored)."""
+    _root(url, parts)
+
+
+def open_url(url: str, parts: SplitResult, options: SinkOptions) -> FolderSink:
+    return FolderSink(_root(url, parts))
+
+
+def locate_url(uri: str, parts: SplitResult, options: SinkOptions) -> tuple[Sink, str]:
     path = Path(unquote(parts.path))
     folder_url = f"file://{parts.netloc}{path.parent.as_posix()}"
-    return open_folder(folder_url, urlsplit(folder_url), options), validate_key(path.name, allow_seal=True)
+    return open_url(folder_url, urlsplit(folder_url), options), validate_key(path.name, allow_seal=True)
 
 
-SCHEME = SinkScheme(
-    name="file",
-    sink_class=FolderSink,
-    example="file:///absolute/dir",
-    object_example="file:///path",
-    open=open_folder,
-    locate=locate_folder,
-)
+SINK_CLASS = FolderSink

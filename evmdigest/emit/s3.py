@@ -1,5 +1,6 @@
 """S3 sink (`s3://bucket[/prefix]`): boto3 with the standard credential chain, SHA-256 wire checksums,
-write-once commits. Also this scheme's URL rules (bucket names, prefixes, endpoints) and its registration.
+write-once commits. Also this scheme's URL rules (bucket names, prefixes, endpoints) and its scheme functions
+(`check_url`, `open_url`, `locate_url`; registry.py names this module).
 
 Payloads whose gzip bytes fit in one part go up as a single PutObject (FULL_OBJECT checksum).
 Larger ones become a multipart upload: parts of `part_size` bytes are cut as the producer streams
@@ -33,7 +34,7 @@ from evmdigest.emit.s3upload import (
     MIN_PART_SIZE,
     S3Writer,
 )
-from evmdigest.emit.scheme import SinkOptions, SinkScheme
+from evmdigest.emit.scheme import SinkOptions
 from evmdigest.emit.seal import StoreChecksum
 from evmdigest.emit.sink import Sink
 from evmdigest.emit.stream import READ_CHUNK, Encoding
@@ -41,7 +42,16 @@ from evmdigest.emit.stream import READ_CHUNK, Encoding
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-__all__ = ["DEFAULT_PART_SIZE", "MAX_PART_SIZE", "MIN_PART_SIZE", "SCHEME", "S3Sink"]
+__all__ = [
+    "DEFAULT_PART_SIZE",
+    "MAX_PART_SIZE",
+    "MIN_PART_SIZE",
+    "SINK_CLASS",
+    "S3Sink",
+    "check_url",
+    "locate_url",
+    "open_url",
+]
 
 _BUCKET_CHARS = re.compile(r"^[a-z0-9][a-z0-9.-]*[a-z0-9]$")
 _BUCKET_RULE = "use 3-63 lowercase letters, digits, '.' or '-', starting and ending with a letter or digit"
@@ -252,7 +262,8 @@ def _check_endpoint(endpoint_url: str) -> None:
         )
 
 
-def open_s3(url: str, parts: SplitResult, options: SinkOptions) -> S3Sink:
+def _checked(url: str, parts: SplitResult, options: SinkOptions) -> tuple[str, str, int]:
+    """(bucket, prefix, part_size) of a well-formed S3 sink URL and options, or a ValueError naming the fix."""
     bucket = parts.netloc
     problem = bucket_problem(bucket)
     if problem:
@@ -270,9 +281,18 @@ def open_s3(url: str, parts: SplitResult, options: SinkOptions) -> S3Sink:
     for endpoint in (options.endpoint_url, (options.client_kwargs or {}).get("endpoint_url")):
         if endpoint is not None:
             _check_endpoint(endpoint)
+    return bucket, _check_prefix(url, parts.path), part_size
+
+
+def check_url(url: str, parts: SplitResult, options: SinkOptions) -> None:
+    _checked(url, parts, options)
+
+
+def open_url(url: str, parts: SplitResult, options: SinkOptions) -> S3Sink:
+    bucket, prefix, part_size = _checked(url, parts, options)
     return S3Sink(
         bucket,
-        _check_prefix(url, parts.path),
+        prefix,
         region=options.region,
         endpoint_url=options.endpoint_url,
         session=options.session,
@@ -282,17 +302,10 @@ def open_s3(url: str, parts: SplitResult, options: SinkOptions) -> S3Sink:
     )
 
 
-def locate_s3(uri: str, parts: SplitResult, options: SinkOptions) -> tuple[Sink, str]:
+def locate_url(uri: str, parts: SplitResult, options: SinkOptions) -> tuple[Sink, str]:
     key = parts.path.lstrip("/")  # S3 URIs carry raw keys (as `aws s3` prints them), not %-escapes
     bucket_url = f"s3://{parts.netloc}"
-    return open_s3(bucket_url, urlsplit(bucket_url), options), validate_key(key, allow_seal=True)
+    return open_url(bucket_url, urlsplit(bucket_url), options), validate_key(key, allow_seal=True)
 
 
-SCHEME = SinkScheme(
-    name="s3",
-    sink_class=S3Sink,
-    example="s3://bucket/prefix",
-    object_example="s3://bucket/key",
-    open=open_s3,
-    locate=locate_s3,
-)
+SINK_CLASS = S3Sink

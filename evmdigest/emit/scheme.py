@@ -1,13 +1,17 @@
-"""What a sink scheme registers: how to open its URLs and find its objects (the registry holds the table).
+"""What a sink scheme registers: how to check and open its URLs and find its objects (registry.py holds the table).
 
-Each scheme lives in its own module (folder.py, s3.py), which defines a `SCHEME`; registry.py lists them.
+Each scheme lives in its own module (folder.py, s3.py) defining `SINK_CLASS`, `check_url`, `open_url` and
+`locate_url`. The registry names the module and imports it on first use, so checking a `file://` URL
+(or refusing an unknown scheme) never loads boto3.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import importlib
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import SplitResult
 
 from evmdigest.emit.sink import Sink
@@ -34,19 +38,32 @@ class SinkOptions:
     client_kwargs: Mapping[str, Any] | None = None
 
 
-Opener = Callable[[str, SplitResult, SinkOptions], Sink]
-Locator = Callable[[str, SplitResult, SinkOptions], tuple[Sink, str]]
-
-
 @dataclass(frozen=True)
 class SinkScheme:
     name: str  # the URL scheme, e.g. "s3"
-    sink_class: type[Sink]  # carries the store label used in messages
+    module: str  # the module implementing it, imported on first use
     example: str  # a sink URL, for error messages: "s3://bucket/prefix"
     object_example: str  # an object URI, for error messages: "s3://bucket/key"
-    open: Opener  # sink URL -> Sink
-    locate: Locator  # object URI -> (the Sink holding it, its key in that sink)
+
+    def _module(self) -> ModuleType:
+        return importlib.import_module(self.module)
+
+    @property
+    def sink_class(self) -> type[Sink]:
+        return cast("type[Sink]", self._module().SINK_CLASS)
 
     @property
     def store(self) -> str:
+        """The store label used in messages ("S3", "folder")."""
         return self.sink_class.store
+
+    def check(self, url: str, parts: SplitResult, options: SinkOptions) -> None:
+        """Refuse a malformed sink URL or option without opening anything (no client, no network)."""
+        self._module().check_url(url, parts, options)
+
+    def open(self, url: str, parts: SplitResult, options: SinkOptions) -> Sink:
+        return cast("Sink", self._module().open_url(url, parts, options))
+
+    def locate(self, uri: str, parts: SplitResult, options: SinkOptions) -> tuple[Sink, str]:
+        """object URI -> (the Sink holding it, its key in that sink)."""
+        return cast("tuple[Sink, str]", self._module().locate_url(uri, parts, options))

@@ -1,7 +1,11 @@
 """One parser for every `seidb evm-logical-digest` output form: seed-era text, current text, --json.
 
 It fails closed: a report is returned only when every field the verdict rests on is present, well
-formed, unambiguous, and the final digest re-derives from the four bucket accumulators.
+formed, unambiguous, and the final digest re-derives from the four bucket accumulators. JSON reports
+may be one line (seidb --json) or pretty-printed (jq, `json.dumps(indent=2)`).
+
+A little over 300 lines on purpose: one line-fed state machine reads every form, so a text report and
+a JSON report in one output can be cross-checked.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ _FINAL_LINE = re.compile(r"^FINAL_DIGEST\s+(\S+)\s+count=(\S*)\s+digest=(\S*)\s*
 _MARKER_LINE = re.compile(rf"^flatkv_marker_adjustment: omitted (\S+) from ({_FOURTH}) bucket in final result$")
 _CENSUS_FIELDS = frozenset(ZeroCensus.model_fields)
 _JSON_REPORT_KEYS = frozenset({"final", "requested_height", "account"})
+_JSON_BLOCK_MAX_LINES = 10_000  # a pretty-printed report is ~60 lines; a longer "block" is narration
 
 
 def _int_field(field: str, raw: str, line_no: int | None) -> int:
@@ -72,6 +77,7 @@ class ReportParser:
         self._markers: list[tuple[str, str]] = []
         self._census: dict[str, int] = {}
         self._json: DigestReport | None = None
+        self._json_block: list[str] | None = None  # lines of a pretty-printed JSON object being collected
 
     def feed_lines(self, lines: Iterable[str]) -> None:
         for line in lines:
@@ -80,6 +86,12 @@ class ReportParser:
     def feed(self, raw_line: str) -> None:
         self._line_no += 1
         line = raw_line.rstrip("\r\n")
+        if self._json_block is not None or line == "{":
+            self._feed_json_block(line)
+        else:
+            self._feed_line(line)
+
+    def _feed_line(self, line: str) -> None:
         stripped = line.strip()
         if not stripped:
             self._in_header = False
@@ -166,7 +178,36 @@ class ReportParser:
             raise ReportError("json", "two conflicting JSON reports", line_no=self._line_no)
         self._json = report
 
+    def _feed_json_block(self, line: str) -> None:
+        # Pretty-printed JSON (jq, json.dumps(indent=...), Go's MarshalIndent) opens with a bare "{" line
+        # and closes with a "}" line at column 0; the joined lines are then one JSON report.
+        block = self._json_block = [*(self._json_block or []), line]
+        if line.rstrip() == "}":
+            self._json_block = None
+            text = "\n".join(block)
+            try:
+                json.loads(text)
+            except json.JSONDecodeError:
+                self._replay(block)
+                return
+            self._feed_json(text)
+        elif len(block) > _JSON_BLOCK_MAX_LINES:
+            self._json_block = None
+            self._replay(block)
+
+    def _replay(self, lines: list[str]) -> None:
+        """Lines collected as a JSON block that was not one: read them as ordinary output after all."""
+        end = self._line_no
+        self._line_no -= len(lines)
+        for line in lines:
+            self._line_no += 1
+            self._feed_line(line)
+        self._line_no = end
+
     def finish(self) -> DigestReport:
+        block, self._json_block = self._json_block, None
+        if block is not None:  # never closed: not a JSON report (a cut one fails closed below)
+            self._replay(block)
         text_report = self._finish_text() if self._text_seen else None
         if self._json is None and text_report is None:
             raise ReportError("output", f"holds no '{REPORT_HEADER}' section and no JSON report")

@@ -258,7 +258,7 @@ def test_segment_discovery_seals_newest_unsealed_then_nothing(
 def test_artifacts_and_events_are_published(
     node: SimNode, sim_binary: Path, s3_bucket: S3Target, prefect_api: str
 ) -> None:
-    state = _run(node, sim_binary, _sink(s3_bucket), node="Node.A-1")
+    state = _run(node, sim_binary, _sink(s3_bucket), node="Node-A.1")
     assert state.is_completed(), state.message
     flow_run_id = state.state_details.flow_run_id
     with get_client(sync_client=True) as client:
@@ -270,14 +270,19 @@ def test_artifacts_and_events_are_published(
         by_type.setdefault(artifact.type or "", []).append(artifact)
     table = by_type["table"][0]
     assert table.key == "evm-digest-buckets-node-a-1"
+    assert table.description.startswith(f"Per-bucket digests at height {HEIGHT} on Node-A.1")
     rows = json.loads(table.data) if isinstance(table.data, str) else table.data
     assert [row["bucket"] for row in rows] == ["account", "code", "storage", "misc", "final"]
-    final = rows[-1]
-    assert final["flatkv_digest"] == final["memiavl_semantic_digest"] == final["memiavl_translator_digest"]
-    assert final["memiavl_translator_match"] is True
+    assert list(rows[0])[:3] == ["bucket", "semantic match", "translator match"]  # readable at 1400 px
+    final, full_digest = rows[-1], node.expected("flatkv")["final"]["digest"]
+    assert final["flatkv digest"] == final["semantic digest"] == final["translator digest"] == full_digest[:12] + "…"
+    assert final["translator match"] == "match"
+    assert _outcome(state).table[-1]["flatkv_digest"] == full_digest  # full values stay in the raw outcome
     markdown = {artifact.key: artifact for artifact in by_type["markdown"]}
     verdict = markdown.pop("evm-digest-verdict-node-a-1")
     assert "MATCH" in verdict.data and f"endpoint-digest-{HEIGHT}-semantic.json.gz" in verdict.data
+    assert full_digest in verdict.data and verdict.description == f"Verdict at height {HEIGHT} on Node-A.1"
+    assert all(f"at height {HEIGHT} on Node-A.1" in str(a.description) for a in by_type["markdown"])
     links = sorted(str(artifact.data) for artifact in by_type["markdown"] if artifact.key is None)
     assert len(links) == 2  # link artifacts are markdown artifacts in Prefect
     assert f"s3://{s3_bucket.bucket}/evm/Node.A-1/endpoint-digest-{HEIGHT}-semantic.json.gz" in links[0]
@@ -307,7 +312,13 @@ def test_artifacts_and_events_are_published(
         ({"height": 0}, "height"),
         ({"normalizations": ("bogus",)}, "normalizations"),
         ({"sink_url": "ftp://bucket/prefix"}, "sink url"),
-        ({"seidb_path": "/nonexistent/seidb"}, "/nonexistent/seidb"),
+        ({"seidb_path": "/nonexistent/seidb"}, "seidb_path: '/nonexistent/seidb' does not exist"),
+        # The CLI's messages, with the flow's parameter names (issue 13: hostile values refused).
+        ({"node": "../../etc"}, "node: '../../etc' is not a node label; use 1-63 letters"),
+        ({"node": "evil\nINFO | forged"}, "node: 'evil\\nINFO | forged' contains control characters"),
+        ({"height": 2**70}, f"height: {2**70} is not a block height; use 1 to 9223372036854775807"),
+        ({"scan_timeout": 1e9}, "scan_timeout: 1000000000.0 is not a scan timeout; give seconds, > 0 and <= 604800"),
+        ({"sink_url": "{{ $EVMDIGEST_SINK }}"}, "placeholder left unfilled; set EVMDIGEST_SINK before"),
     ],
 )
 def test_invalid_parameters_are_refused_before_any_scan(

@@ -94,6 +94,8 @@ def start_prefect_server(home: Path, *, timeout: float = 120) -> PrefectServer:
         PREFECT_HOME=str(home),
         PREFECT_UI_API_URL=f"http://127.0.0.1:{port}/api",
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        # A run queued behind a deployment's concurrency limit is retried after this many seconds (default 30).
+        PREFECT_SERVER_DEPLOYMENTS_CONCURRENCY_SLOT_WAIT_SECONDS="3",
     )
     log_path = home / "server.log"
     with log_path.open("wb") as log:

@@ -173,15 +173,8 @@ def sim_binary_for(sim_binary: Path, tmp_path_factory: pytest.TempPathFactory) -
     return wrapper
 
 
-@pytest.fixture
-def make_node() -> MakeNode:
-    """Factory: make_node(dir, height=1000, rows=200, diverge=None, **make_fixture options) -> SimNode.
-
-    Options: seed, extra_snapshots=[H...], migration_marker="version"|"boundary", generation, slow,
-    blocks_after (default 1: latest = H+1), flatkv_earliest, snapshot_at_height, progress_every,
-    migrate_keys=N|"all" (mid-migration node + reference memIAVL), boundary_marker, duplicate_unmigrated.
-    Each call creates a fresh node under `dir` (dir/node, dir/node2, ...).
-    """
+def node_factory() -> MakeNode:
+    """make_node's factory, for fixtures of a wider scope than a function."""
 
     def factory(root: Path, *, height: int = 1000, rows: int = 200, diverge: str | None = None, **opts: Any) -> SimNode:
         root = Path(root)
@@ -200,3 +193,15 @@ def make_node() -> MakeNode:
         )
 
     return factory
+
+
+@pytest.fixture
+def make_node() -> MakeNode:
+    """Factory: make_node(dir, height=1000, rows=200, diverge=None, **make_fixture options) -> SimNode.
+
+    Options: seed, extra_snapshots=[H...], migration_marker="version"|"boundary", generation, slow,
+    blocks_after (default 1: latest = H+1), flatkv_earliest, snapshot_at_height, progress_every,
+    migrate_keys=N|"all" (mid-migration node + reference memIAVL), boundary_marker, duplicate_unmigrated.
+    Each call creates a fresh node under `dir` (dir/node, dir/node2, ...).
+    """
+    return node_factory()

@@ -106,6 +106,28 @@ def test_structured_log_lines_around_json_are_narration() -> None:
     assert parse_report(noisy) == report
 
 
+@pytest.mark.parametrize("indent", [2, 4, "\t"])
+@pytest.mark.parametrize("case", CASES)
+def test_pretty_printed_json_reports_parse_like_one_line_json(case: str, indent: int | str) -> None:
+    line = golden_json_line(case)
+    pretty = json.dumps(json.loads(line), indent=indent)
+    assert parse_report(f"narration\n{pretty}\n  progress backend=x input_physical_rows=1\n") == parse_report(line)
+
+
+def test_a_brace_line_that_opens_no_json_report_is_read_as_ordinary_output() -> None:
+    report = parse_report(golden_json_line("digest/flatkv-h2"))
+    text = with_narration(report, Generation.MISC)
+    assert parse_report("{\nnot json\n}\n" + text) == parse_report(text)  # closed, but not JSON
+    assert parse_report(text + "{\nstill open at the end\n").final == report.final  # never closed
+
+
+def test_a_cut_pretty_printed_report_fails_closed() -> None:
+    pretty = json.dumps(json.loads(golden_json_line("digest/flatkv-h4")), indent=2).split("\n")
+    for cut in range(1, len(pretty)):
+        with pytest.raises(ReportError):
+            parse_report("\n".join(pretty[:cut]))
+
+
 # ---- fail closed -------------------------------------------------------------------------------
 
 REQUIRED_PREFIXES = ("backend:", "requested_height:", "version:", "account ", "code ", "storage ", "FINAL_DIGEST")
