@@ -83,7 +83,8 @@ def test_a_folder_sink_runs_the_same_probe_and_passes(tmp_path: Path) -> None:
     assert ensure_write_once(sink) is True
     assert (tmp_path / PROBE_KEY).is_file()
     assert probe_write_once(sink) is True  # link(2) refuses to replace the existing probe object
-    assert sink.list_keys() == [PROBE_KEY]  # a visible, documented object; never a record
+    assert sink.list_keys() == []  # bookkeeping like intents and claims: never listed as a record
+    assert sink.list_keys(include_control=True) == [PROBE_KEY]
     assert not [p for p in (tmp_path / ".evm-digest").iterdir() if p.name != "write-once-probe"]  # no temp left
 
 

@@ -56,7 +56,7 @@ def test_bytes_altered_in_transit_never_become_an_object(
     s3_bucket: S3Target, s3_fault_proxy: FaultProxy, mib: int
 ) -> None:
     """A middlebox flips a byte of every upload; the SHA-256 we supply is the only thing that can notice."""
-    s3_fault_proxy.corrupt(path_contains="/p/v.ndjson", query_contains="partNumber=" if mib else None, times=1)
+    s3_fault_proxy.corrupt(path_suffix="/p/v.ndjson", query_contains="partNumber=" if mib else None, times=1)
     via = s3_fault_proxy.target(s3_bucket)
     sink = open_sink(via.url("p"), endpoint_url=via.endpoint_url, part_size=MIN_PART_SIZE, max_attempts=1)
 

@@ -65,7 +65,9 @@ def test_preflight_refuses_a_store_that_overwrites_and_the_opt_outs_allow_it(
     by_block = _run(node, sim_binary, sink("by-block", allow_overwriting_store=True))
     assert by_block.is_completed(), by_block.message
     for prefix in ("by-parameter", "by-block"):
-        assert f"{prefix}/endpoint-digest-{HEIGHT}-translator.json.gz.seal.json" in _records(overwriting_store)
+        assert f"{prefix}/probe-node/endpoint-digest-{HEIGHT}-translator.json.gz.seal.json" in _records(
+            overwriting_store
+        )
     assert caplog.text.count("publishing anyway because the overwriting store was explicitly allowed") == 2
 
 

@@ -108,7 +108,7 @@ class FaultProxy:
         self.upstream = upstream
         self.faults: list[Fault] = []
         self.stripped: set[str] = set()  # lower-case header names removed before forwarding
-        self.corrupting: list[list[Any]] = []  # [path_contains, query_contains, times left or None]
+        self.corrupting: list[list[Any]] = []  # [path_contains, path_suffix, query_contains, times left or None]
         self.secrets = secrets or {}  # access key id -> secret, to re-sign stripped requests
         self.log: list[tuple[str, str, int]] = []  # (method, path?query, status sent back)
         self._lock = threading.Lock()
@@ -209,21 +209,29 @@ class FaultProxy:
         self.stripped.update(h.lower() for h in headers)
 
     def corrupt(
-        self, *, path_contains: str | None = None, query_contains: str | None = None, times: int | None = None
+        self,
+        *,
+        path_contains: str | None = None,
+        path_suffix: str | None = None,
+        query_contains: str | None = None,
+        times: int | None = None,
     ) -> None:
-        """Flip a byte in the body of later requests whose path and query contain these (`times` of them)."""
+        """Flip a byte in the body of later requests whose path and query match these (`times` of them).
+
+        `path_suffix` picks the object itself, not its `.intent-…` or `.seal.json` companions."""
         if not self.secrets:
             raise ValueError("corrupt() re-signs requests: construct the FaultProxy with the key pair's secrets")
         with self._lock:
-            self.corrupting.append([path_contains, query_contains, times])
+            self.corrupting.append([path_contains, path_suffix, query_contains, times])
 
     def _corrupts(self, path_query: str) -> bool:
         path, _, query = path_query.partition("?")
         with self._lock:
             for rule in self.corrupting:
-                p, q, left = rule
-                if (p is None or p in path) and (q is None or q in query) and left != 0:
-                    rule[2] = None if left is None else left - 1
+                p, suffix, q, left = rule
+                matched = (p is None or p in path) and (suffix is None or path.endswith(suffix))
+                if matched and (q is None or q in query) and left != 0:
+                    rule[3] = None if left is None else left - 1
                     return True
         return False
 
