@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,9 +43,14 @@ def _read_only(path: Path) -> bool:
 
 
 def check_flatkv_dir(
-    flatkv_dir: Path, *, min_free_mb: int = DEFAULT_MIN_FREE_MB, stale_age_s: float = STALE_CLONE_AGE_S
+    flatkv_dir: Path,
+    *,
+    min_free_mb: int = DEFAULT_MIN_FREE_MB,
+    stale_age_s: float = STALE_CLONE_AGE_S,
+    warn: Callable[[str], None] | None = None,
 ) -> FlatKVPreflight:
-    """Raise FlatKVDirUnusable when seidb could not clone FlatKV here; return what was found and cleaned."""
+    """Raise FlatKVDirUnusable when seidb could not clone FlatKV here; return what was found and cleaned.
+    `warn` gets each warning as soon as it is known (also when the check then fails)."""
     where = str(flatkv_dir)
     if _read_only(flatkv_dir):
         raise FlatKVDirUnusable(
@@ -58,9 +64,12 @@ def check_flatkv_dir(
             f"not writable by uid {os.geteuid()}, and seidb writes its temporary clone inside it",
             "run the scan as the node's user (or one who may write the FlatKV dir)",
         )
-    recovered = recover()
-    stale = stale_clones(flatkv_dir, remove_older_than=stale_age_s)
-    free = shutil.disk_usage(flatkv_dir).free
+    checked = FlatKVPreflight(flatkv_dir, 0, stale_clones(flatkv_dir, remove_older_than=stale_age_s), recover())
+    for line in checked.warnings():
+        if warn is not None:
+            warn(line)
+    stale = checked.stale
+    checked.free_bytes = free = shutil.disk_usage(flatkv_dir).free
     if free < min_free_mb * 2**20:
         held = sum(c.size for c in stale if not c.removed)
         extra = f"; {held / 2**20:.0f} MiB of it in seidb clone dirs that are held or recent" if held else ""
@@ -70,4 +79,4 @@ def check_flatkv_dir(
             "free space there (seidb's temporary clone can be as large as FlatKV's latest snapshot), "
             "or lower SeidbCli.min_free_mb for a small store",
         )
-    return FlatKVPreflight(flatkv_dir, free, stale, recovered)
+    return checked
