@@ -17,6 +17,7 @@ from evmdigest.emit.verify import verify_object
 from evmdigest.models import Normalization, OpenMode
 from evmdigest.request import DIVERGE_CHOICES, DemoRequest, RequestError, RunRequest
 from evmdigest.seidb import ReportError, parse_report
+from evmdigest.seidb.guard import guarded
 from evmdigest.verdict.records import record_json_schema_text
 
 
@@ -164,8 +165,13 @@ def _add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     d.set_defaults(func=_cmd_demo, parser=d)
 
 
+SCANNING_COMMANDS = ("run", "demo")  # stopped cleanly on SIGINT/SIGTERM, swept after kill -9 (seidb/guard.py)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command in SCANNING_COMMANDS:
+        return guarded(lambda: int(args.func(args)))
     code: int = args.func(args)
     return code
 
