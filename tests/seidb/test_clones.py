@@ -18,7 +18,14 @@ from pathlib import Path
 import pytest
 
 from evmdigest.models import Backend
-from evmdigest.seidb import DigestRequest, SeidbRunner, SeidbTimeout
+from evmdigest.seidb import (
+    DigestRequest,
+    FindHashRequest,
+    InspectRequest,
+    SeidbRequest,
+    SeidbRunner,
+    SeidbTimeout,
+)
 from evmdigest.seidb.clones import remove_new, stale_clones
 from evmdigest.seidb.errors import FlatKVDirUnusable, SeidbInterrupted
 from evmdigest.seidb.journal import STATE_DIR_ENV, ClonedScan, entries, recover
@@ -79,6 +86,25 @@ def test_a_timed_out_flatkv_scan_leaves_the_dir_exactly_as_it_was(sim_binary: Pa
     assert clone_seen == [True], err.value.details
     assert listing(slow_node.flatkv_dir) == before  # no new entry, nothing changed or removed
     assert entries() == []  # the journal entry went with the cleanup
+
+
+@pytest.mark.parametrize("command", ["inspect", "find-hash"])
+def test_every_flatkv_reading_command_is_cleaned_up_after_a_kill(
+    sim_binary: Path, make_node: MakeNode, tmp_path: Path, command: str
+) -> None:
+    node = make_node(tmp_path, rows=400)
+    node.set_faults("flatkv", hang=True)  # opens its clone, starts a grandchild, never ends
+    before = listing(node.flatkv_dir)
+    digest = DigestRequest(Backend.FLATKV, node.flatkv_dir, node.height)
+    request: SeidbRequest = (
+        InspectRequest(Backend.FLATKV, node.flatkv_dir, node.height, "storage", key_offset=5, shard_next_bytes=1)
+        if command == "inspect"
+        else FindHashRequest(digest, "AB" * 32)
+    )
+    with pytest.raises(SeidbTimeout) as err:
+        SeidbRunner(sim_binary, timeout=6, grace=2).run_lines(request)
+    assert ".seidb-flatkv-tool-" in err.value.details  # the clone existed: seidb's log names it
+    assert listing(node.flatkv_dir) == before
 
 
 @pytest.fixture
