@@ -197,8 +197,3 @@ def active_command() -> Iterator[None]:
         with _Stop.idle:
             _Stop.active -= 1
             _Stop.idle.notify_all()
-
-
-def kill_group_and_tagged(pgid: int | None, name: str, value: str) -> list[int]:
-    """SIGKILL at once (no grace): for callers that must not wait."""
-    return stop_processes(pgid=pgid, tag=(name, value), grace=0)
