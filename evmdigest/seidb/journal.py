@@ -84,7 +84,8 @@ class ClonedScan:
             "created": time.time(),
         }
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            for directory in (self.path.parent.parent, self.path.parent):  # private to us, both levels
+                directory.mkdir(exist_ok=True, mode=0o700)
             tmp = self.path.with_suffix(".tmp")
             tmp.write_text(json.dumps(entry))
             tmp.replace(self.path)
