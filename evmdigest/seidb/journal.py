@@ -85,7 +85,7 @@ class ClonedScan:
         }
         try:
             for directory in (self.path.parent.parent, self.path.parent):  # private to us, both levels
-                directory.mkdir(exist_ok=True, mode=0o700)
+                directory.mkdir(parents=True, exist_ok=True, mode=0o700)
             tmp = self.path.with_suffix(".tmp")
             tmp.write_text(json.dumps(entry))
             tmp.replace(self.path)
