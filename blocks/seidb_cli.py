@@ -7,6 +7,8 @@ from pydantic import Field
 
 from evmdigest.params import MAX_SCAN_TIMEOUT
 from evmdigest.seidb import SeidbRunner
+from evmdigest.seidb.preflight import DEFAULT_MIN_FREE_MB
+from evmdigest.seidb.procs import DEFAULT_GRACE_S
 
 
 class SeidbCli(Block):
@@ -28,5 +30,19 @@ class SeidbCli(Block):
         default_factory=dict, description="Extra environment for seidb, e.g. SEI_LOG_OUTPUT=stderr."
     )
 
+    grace_period: float = Field(
+        default=DEFAULT_GRACE_S,
+        ge=0,
+        le=600,
+        description="Seconds a stopped scan (timeout, cancel, Ctrl-C) gets after SIGTERM before SIGKILL.",
+    )
+    min_free_mb: int = Field(
+        default=DEFAULT_MIN_FREE_MB,
+        ge=0,
+        description="Free MiB the FlatKV dir's filesystem must have before a scan (seidb clones FlatKV there).",
+    )
+
     def runner(self, *, timeout: float | None = None, run_tag: str | None = None) -> SeidbRunner:
-        return SeidbRunner(self.path, timeout=timeout or self.timeout, env=self.extra_env, run_tag=run_tag)
+        return SeidbRunner(
+            self.path, timeout=timeout or self.timeout, env=self.extra_env, run_tag=run_tag, grace=self.grace_period
+        )

@@ -21,6 +21,7 @@ from evmdigest.ledger_command import add_ledger
 from evmdigest.models import Normalization, OpenMode
 from evmdigest.params import MAX_SCAN_TIMEOUT, NODE_LABEL_RULE, SEIDB_ENV, SINK_ENV
 from evmdigest.request import DIVERGE_CHOICES, DemoRequest, RequestError, RunRequest
+from evmdigest.seidb.guard import guarded
 
 
 def _cmd_parse(args: argparse.Namespace) -> int:
@@ -223,10 +224,16 @@ def _add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     d.set_defaults(func=_cmd_demo, parser=d)
 
 
+SCANNING_COMMANDS = ("run", "demo")  # stopped cleanly on SIGINT/SIGTERM, swept after kill -9 (seidb/guard.py)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        code: int = args.func(args)
+        if args.command in SCANNING_COMMANDS:
+            code: int = guarded(lambda: int(args.func(args)))
+        else:
+            code = args.func(args)
     except KeyboardInterrupt:
         print("evm-digest: interrupted", file=sys.stderr)
         return ExitCode.SIGINT

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 from typing import Any, cast
 
 from prefect import State, flow, get_run_logger
@@ -18,8 +19,10 @@ from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from blocks import DigestSink, SeidbCli
 from evmdigest.models import Normalization, OpenMode
 from evmdigest.request import DEFAULT_NORMALIZATIONS, RequestError, RunRequest
-from evmdigest.seidb import ScanResult
-from evmdigest.seidb.procs import kill_run
+from evmdigest.seidb import ScanResult, SeidbError
+from evmdigest.seidb.journal import stop_run
+from evmdigest.seidb.preflight import check_flatkv_dir
+from evmdigest.seidb.procs import DEFAULT_GRACE_S
 from evmdigest.tables import DIGEST_SHOWN, bucket_table, display_rows, verdict_markdown
 from evmdigest.verdict.outcome import GateOutcome, PublishedRecord, ScanTiming
 from flows.sealing import discover_height, preflight_sink, publish_verdicts
@@ -31,14 +34,29 @@ SCAN_RUNNER = cast("TaskRunner[PrefectFuture[Any]]", ThreadPoolTaskRunner(max_wo
 
 
 class ScanFailures(Exception):
-    """One or more scans failed; every failure is listed so the operator sees them all at once."""
+    """One or more scans failed; one line per failed scan (with its hint), so the operator sees them all."""
+
+    def __init__(self, lines: list[str], hint: str | None) -> None:
+        self.lines = lines
+        self.hint = hint
+        head = f"{len(lines)} scans failed:\n" if len(lines) > 1 else ""
+        self.one_line = head + "\n".join(lines)
+        super().__init__(self.one_line + (f" — hint: {hint}" if hint else ""))
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.lines, self.hint))
 
 
 def _kill_scans(flow: Any, flow_run: FlowRun, state: State[Any]) -> None:
-    # Cancellation may SIGKILL the flow process; its seidb children carry this run's tag in their env.
-    killed = kill_run(str(flow_run.id))
-    if killed:
-        print(f"evm-logical-digest: killed {len(killed)} seidb process(es) of cancelled run {flow_run.id}")
+    # Cancellation may SIGKILL the flow process and run this hook elsewhere: seidb children carry this
+    # run's tag in their env, and the scan journal names the FlatKV dirs their clones may be left in.
+    stopped = stop_run(str(flow_run.id), grace=DEFAULT_GRACE_S)
+    print(f"evm-logical-digest: cancelled run {flow_run.id}: {stopped.summary()}")
+
+
+def _preflight_flatkv(seidb_cli: SeidbCli, flatkv_dir: Path) -> None:
+    """seidb can clone FlatKV inside its dir (writable, room); stale clones reported, old unheld ones removed."""
+    check_flatkv_dir(flatkv_dir.expanduser(), min_free_mb=seidb_cli.min_free_mb, warn=get_run_logger().warning)
 
 
 def node_slug(text: str) -> str:
@@ -124,6 +142,7 @@ def evm_logical_digest(
     node_label = request.node or os.uname().nodename
     # Preflight: a missing binary or an unreachable sink must fail now, not after an hour of scanning.
     runner = seidb_cli.runner(timeout=request.timeout, run_tag=str(current_flow_run.id))
+    _preflight_flatkv(seidb_cli, request.flatkv_dir)
     sink_store = preflight_sink(sink_config, request.node)  # the node's own layout (flows/sealing.py)
     normalizations = request.normalizations
     if height is None:
@@ -164,13 +183,17 @@ def _collect(
 ) -> tuple[ScanResult, dict[Normalization, ScanResult]]:
     futures: list[PrefectFuture[ScanResult]] = [flatkv_future, *memiavl_futures.values()]
     wait(futures)
-    failures = []
+    failures: list[SeidbError | str] = []
     for future in futures:
         state = future.state
         if not state.is_completed():
-            failures.append(state.message or f"{state.name}")
+            error = state.result(raise_on_failure=False) if state.is_failed() else None
+            failures.append(error if isinstance(error, SeidbError) else state.message or state.name or "failed")
+    if len(failures) == 1 and isinstance(failures[0], SeidbError):
+        only = failures[0]
+        raise ScanFailures([getattr(only, "one_line", str(only))], only.hint or None)
     if failures:
-        raise ScanFailures(f"{len(failures)} scan(s) failed: " + " | ".join(failures))
+        raise ScanFailures([str(f) for f in failures], None)
     return flatkv_future.result(), {n: f.result() for n, f in memiavl_futures.items()}
 
 

@@ -15,7 +15,7 @@ from evmdigest.emit import SinkError
 from evmdigest.emit.probe import ensure_write_once
 from evmdigest.models import Backend, Normalization, OpenMode
 from evmdigest.segments import record_key
-from evmdigest.seidb import DigestRequest, ScanResult, SeidbRunner
+from evmdigest.seidb import DigestRequest, ScanResult, SeidbError, SeidbRunner
 from evmdigest.seidb.relay import LineRelay
 from evmdigest.verdict.gate import check_versions
 from evmdigest.verdict.outcome import PublishedRecord
@@ -29,6 +29,10 @@ def _scan(runner: SeidbRunner, request: DigestRequest) -> ScanResult:
     logger.info("scanning %s at height %s", request.label, request.height)
     try:
         result = runner.run_digest(request, on_line=relay)
+    except SeidbError as exc:
+        # The state message is one line with its hint; seidb's output tails stay here, at debug.
+        logger.debug("%s failed; %s", request.label, getattr(exc, "details", exc))
+        raise
     finally:
         relay.flush()
     report = result.report

@@ -125,13 +125,15 @@ def test_cancelling_a_run_kills_its_seidb_processes(
     root = readme_deployment.root / "cancel"
     node = make_node(root, height=HEIGHT, rows=500)
     node.set_faults("memiavl", hang=True)
+    node.set_faults("flatkv", slow=600.0)  # its temporary clone exists when the cancel comes
+    before = sorted(p.name for p in node.flatkv_dir.iterdir())
     run = _create_run(
         prefect_server, readme_deployment.deployments["adhoc"], flatkv_dir=str(node.flatkv_dir),
         memiavl_dir=str(node.memiavl_dir), height=HEIGHT, seidb_path=str(sim_binary), sink_url=str(root / "c"),
     )  # fmt: skip
     deadline = time.monotonic() + 180
-    while not pids_tagged(RUN_TAG_ENV, run["id"]):
-        assert time.monotonic() < deadline, "the hanging scan never started"
+    while not (pids_tagged(RUN_TAG_ENV, run["id"]) and list(node.flatkv_dir.glob(".seidb-flatkv-tool-*"))):
+        assert time.monotonic() < deadline, "the hanging scan and the slow flatkv scan never started"
         time.sleep(0.5)
     # What the UI's Cancel button does: ask the API to move the run to CANCELLING.
     prefect_server.api(
@@ -143,6 +145,7 @@ def test_cancelling_a_run_kills_its_seidb_processes(
     while pids_tagged(RUN_TAG_ENV, run["id"]) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert pids_tagged(RUN_TAG_ENV, run["id"]) == []
+    assert sorted(p.name for p in node.flatkv_dir.iterdir()) == before  # the killed scan's clone is gone
     assert not (root / "c").exists() or [p.name for p in (root / "c").iterdir()] in ([], [PROBE_DIR])
 
 

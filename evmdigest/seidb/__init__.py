@@ -1,9 +1,11 @@
 """The seidb contract layer: run seidb's commands and read what they print, failing closed.
 
-Owns the generic safe process runner (process.py, with procs.py's tags and kill helpers), the one
-argv builder for every seidb command (argv.py), `SeidbRunner` (runner.py), one parser per output form
-(parse.py: the digest report in every generation), the renderer the simulator prints through
-(render.py), typed errors (errors.py) and the log relay for live lines (relay.py).
+Owns the generic safe process runner (process.py; procs.py holds the process-tree design, tags and the
+one stop policy), FlatKV clone cleanup (clones.py, journal.py) and the FlatKV preflight (preflight.py),
+signals and kill -9 for console commands (guard.py, watchdog.py), the one argv builder for every seidb
+command (argv.py), `SeidbRunner` (runner.py), one parser per output form (parse.py: the digest report
+in every generation), the renderer the simulator prints through (render.py), typed errors (errors.py)
+with seidb's failures classified from their own texts (failures.py) and the log relay (relay.py).
 """
 
 from evmdigest.seidb.argv import DigestRequest, FindHashRequest, InspectRequest, SeidbRequest, build_argv

@@ -1,18 +1,21 @@
 """Run one external command safely: its own session, tagged, dying with us, lines live, nothing left behind.
 
 Every seidb command goes through `ProcessRunner.run`. The child starts in a new session (its own
-process group) behind `setpriv --pdeathsig KILL` where util-linux has it, with stdin on /dev/null and
-two tags in its environment that its descendants inherit: the run tag (the flow run; the cancellation
-hook kills by it) and a fresh per-process tag. One pump thread per stream decodes lines and hands each
-to that stream's consumers while the child runs, keeping the last TAIL_BYTES of both streams for error
-messages. On timeout, or any BaseException while waiting (cancellation, Ctrl-C), `_stop` ends the group
-and every tagged process, the child is reaped, and the caller's `after_kill` hook runs (for what a
-killed command leaves behind, such as a temp dir).
+process group) behind `setpriv --pdeathsig KILL` where util-linux has it, with stdin on /dev/null, a
+minimal environment (`KEEP_ENV`: PATH, HOME, locale, TZ, SEI_*/SEIDB_*, plus the runner's extra env;
+no cloud credentials, no PREFECT_*) and two tags its descendants inherit: the run tags and a fresh
+per-process tag. One pump thread per stream decodes lines and hands each to that stream's consumers
+while the child runs, keeping the last TAIL_BYTES of both streams for error messages. On timeout, on
+`request_stop` (a signal to the CLI), or on any BaseException while waiting (cancellation, Ctrl-C),
+`_stop` applies the one stop policy (procs.stop_processes: SIGTERM, grace, SIGKILL), the child is
+reaped and the caller's `after_kill` hook runs (for what a killed command leaves behind, such as
+seidb's FlatKV clone). procs.py's docstring describes the whole process-tree design.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import threading
 import time
@@ -22,12 +25,30 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Literal
 
-from evmdigest.seidb.procs import RUN_TAG_ENV, SCAN_TAG_ENV, kill_group_and_tagged, pdeathsig_prefix
+from evmdigest.seidb.procs import (
+    DEFAULT_GRACE_S,
+    RUN_TAG_ENV,
+    SCAN_TAG_ENV,
+    active_command,
+    add_tag,
+    pdeathsig_prefix,
+    stop_processes,
+    stop_requested,
+)
 
 Stream = Literal["stdout", "stderr"]
 LineConsumer = Callable[[str], None]
 TAIL_BYTES = 4096
 REAP_JOIN_S = 5.0  # after a kill the pipes close at once; this only bounds a pathological pump
+STOP_POLL_S = 0.1
+# What a child may inherit from our environment; everything else (AWS_*, PREFECT_*, tokens) stays here.
+KEEP_ENV = re.compile(r"PATH|HOME|LANG|LANGUAGE|TZ|LC_[A-Z_]+|SEI_\w+|SEIDB_\w+")
+
+
+def minimal_environ(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Our environment filtered by KEEP_ENV, then `extra` (the SeidbCli block's env) on top."""
+    kept = {name: value for name, value in os.environ.items() if KEEP_ENV.fullmatch(name)}
+    return {**kept, **(extra or {})}
 
 
 class ProcessStartError(Exception):
@@ -37,6 +58,17 @@ class ProcessStartError(Exception):
         self.argv = list(argv)
         self.strerror = error.strerror or str(error)
         super().__init__(f"could not start {argv[0]!r}: {self.strerror}")
+
+
+class ProcessInterrupted(Exception):
+    """A stop was requested (SIGINT/SIGTERM to the CLI); the command was stopped, or never started."""
+
+    def __init__(self, argv: Sequence[str], signum: int, stdout_tail: str = "", stderr_tail: str = "") -> None:
+        self.argv = list(argv)
+        self.signum = signum
+        self.stdout_tail = stdout_tail
+        self.stderr_tail = stderr_tail
+        super().__init__(f"{argv[0]} was stopped: this process received signal {signum}")
 
 
 class ProcessTimeout(Exception):
@@ -103,18 +135,29 @@ class _Pump:
 
 
 class ProcessRunner:
-    """Spawns commands with a shared extra environment and run tag; see the module docstring."""
+    """Spawns commands with a minimal environment, extra env and run tags; see the module docstring."""
 
-    def __init__(self, *, env: Mapping[str, str] | None = None, run_tag: str | None = None) -> None:
+    def __init__(
+        self, *, env: Mapping[str, str] | None = None, run_tag: str | None = None, grace: float = DEFAULT_GRACE_S
+    ) -> None:
+        if grace < 0:
+            raise ValueError(f"grace: must be >= 0 seconds, got {grace}")
         self.env = dict(env or {})
         self.run_tag = run_tag
+        self.grace = grace
 
-    def child_env(self, process_tag: str | None = None) -> dict[str, str]:
-        env = {**os.environ, **self.env}
+    def run_tags(self) -> str | None:
+        """The run tags a child carries: those we inherited (the CLI's) plus this runner's."""
+        inherited = os.environ.get(RUN_TAG_ENV)
+        return add_tag(inherited, self.run_tag) if self.run_tag else inherited
+
+    def child_env(self, process_tag: str | None = None, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        env = {**minimal_environ(self.env), **(extra or {})}
         if process_tag is not None:
             env[SCAN_TAG_ENV] = process_tag
-        if self.run_tag is not None:
-            env[RUN_TAG_ENV] = self.run_tag
+        tags = self.run_tags()
+        if tags:
+            env[RUN_TAG_ENV] = tags
         return env
 
     def run(
@@ -125,9 +168,26 @@ class ProcessRunner:
         stdout: Sequence[LineConsumer] = (),
         stderr: Sequence[LineConsumer] = (),
         after_kill: Callable[[], None] | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> ProcessResult:
-        """Run `argv` to completion; raise ProcessStartError or ProcessTimeout, never leave it running."""
+        """Run `argv` to completion; raise ProcessStartError, ProcessTimeout or ProcessInterrupted, never
+        leave it running. `env` is extra environment for this command only."""
         argv = list(argv)
+        signum = stop_requested()
+        if signum is not None:
+            raise ProcessInterrupted(argv, signum)
+        with active_command():
+            return self._run(argv, timeout, stdout, stderr, after_kill, env)
+
+    def _run(
+        self,
+        argv: list[str],
+        timeout: float,
+        stdout: Sequence[LineConsumer],
+        stderr: Sequence[LineConsumer],
+        after_kill: Callable[[], None] | None,
+        env: Mapping[str, str] | None,
+    ) -> ProcessResult:
         tag = uuid.uuid4().hex
         started = time.time()
         try:
@@ -136,7 +196,7 @@ class ProcessRunner:
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
-                env=self.child_env(tag),
+                env=self.child_env(tag, env),
                 start_new_session=True,
             )
         except OSError as exc:
@@ -148,7 +208,7 @@ class ProcessRunner:
             thread.start()
         deadline = started + timeout
         try:
-            exit_code = proc.wait(timeout=max(0.0, deadline - time.time()))
+            exit_code = self._wait(proc, deadline, argv, timeout)
             for thread in threads:  # a grandchild may still hold the pipes open
                 thread.join(timeout=max(0.0, deadline - time.time()))
             if any(thread.is_alive() for thread in threads):
@@ -159,6 +219,12 @@ class ProcessRunner:
             if cleanup:
                 timed_out.add_note(cleanup)
             raise timed_out from None
+        except _Interrupted as stop:
+            cleanup = self._reap(proc, tag, threads, after_kill)
+            interrupted = ProcessInterrupted(argv, stop.signum, pumps[0].tail.text(), pumps[1].tail.text())
+            if cleanup:
+                interrupted.add_note(cleanup)
+            raise interrupted from None
         except BaseException as exc:
             cleanup = self._reap(proc, tag, threads, after_kill)  # cancellation or Ctrl-C must not leave it running
             if cleanup:
@@ -173,6 +239,21 @@ class ProcessRunner:
             finished_at=time.time(),
             consumer_error=pumps[0].error or pumps[1].error,
         )
+
+    @staticmethod
+    def _wait(proc: subprocess.Popen[bytes], deadline: float, argv: list[str], timeout: float) -> int:
+        """The exit code; TimeoutExpired at the deadline, _Interrupted as soon as a stop is requested."""
+        while True:
+            signum = stop_requested()
+            if signum is not None:
+                raise _Interrupted(signum)
+            remaining = deadline - time.time()
+            if remaining <= 0:
+                raise subprocess.TimeoutExpired(argv, timeout)
+            try:
+                return proc.wait(timeout=min(remaining, STOP_POLL_S))
+            except subprocess.TimeoutExpired:
+                continue
 
     def _reap(
         self,
@@ -192,8 +273,12 @@ class ProcessRunner:
                 return f"cleanup after the kill failed: {type(exc).__name__}: {exc}"
         return None
 
-    @staticmethod
-    def _stop(proc: subprocess.Popen[bytes], tag: str) -> None:
-        """The stop policy, in one place: SIGKILL the process group and every process carrying the tag."""
-        kill_group_and_tagged(proc.pid, SCAN_TAG_ENV, tag)
-        proc.wait()
+    def _stop(self, proc: subprocess.Popen[bytes], tag: str) -> None:
+        """The stop policy (procs.stop_processes) on the command's group and every process carrying its tag."""
+        stop_processes(pgid=proc.pid, tag=(SCAN_TAG_ENV, tag), grace=self.grace, reap=proc.wait)
+
+
+class _Interrupted(Exception):
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum

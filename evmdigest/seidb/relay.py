@@ -1,4 +1,5 @@
-"""Relay seidb's narration into a log without flooding it: progress lines are rate-limited."""
+"""Relay seidb's narration into a log without flooding it: progress lines are rate-limited, and cobra's
+usage text after an error is not relayed (the failure itself is one classified line: failures.py)."""
 
 from __future__ import annotations
 
@@ -16,12 +17,20 @@ class LineRelay:
         self._min_interval = min_interval
         self._last_progress = float("-inf")
         self._pending: str | None = None
+        self._error_seen = False
+        self._usage = False
         self.lines_seen = 0
 
     def __call__(self, stream: str, line: str) -> None:
         self.lines_seen += 1
         if not line.strip():
             return
+        if stream == "stderr":
+            # cobra prints `Error: …`, then the command's whole usage, then exits
+            self._usage = self._usage or (self._error_seen and line == "Usage:")
+            self._error_seen = self._error_seen or line.startswith("Error: ")
+            if self._usage:
+                return
         text = line if stream == "stdout" else f"[stderr] {line}"
         if line.startswith(PROGRESS_PREFIXES):
             now = time.monotonic()

@@ -2,8 +2,12 @@
 
 `run_digest` is the digest report (parsed live by the one report parser); `run_lines` runs any
 request of argv.py with the caller's line consumers, for commands whose parser lives elsewhere
-(inspect, find-hash). Failures are typed: SeidbNotFound, SeidbFailed (both tails), SeidbTimeout,
-ReportError (with the command and the stdout tail attached as a note).
+(inspect, find-hash). Failures are typed and one line each: SeidbNotFound, SeidbFailed classified
+from seidb's own text (failures.py), SeidbTimeout, SeidbInterrupted, ReportError (with the command
+and the stdout tail attached as a note). Every command that reads FlatKV (backend flatkv or
+composite, inspect and find-hash included) is journaled, and a killed one's new clone dirs are
+removed (journal.py, clones.py). seidb gets a minimal environment (process.KEEP_ENV) and, for
+`--json` runs, SEI_LOG_OUTPUT=stderr unless set, so seilog lines never land beside the JSON.
 """
 
 from __future__ import annotations
@@ -15,21 +19,26 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from evmdigest.models import DigestReport
-from evmdigest.seidb.argv import DigestRequest, SeidbRequest, build_argv, help_argv
-from evmdigest.seidb.errors import SeidbFailed, SeidbNotFound, SeidbTimeout
+from evmdigest.models import Backend, DigestReport
+from evmdigest.seidb.argv import DigestRequest, FindHashRequest, SeidbRequest, build_argv, help_argv
+from evmdigest.seidb.errors import SeidbError, SeidbInterrupted, SeidbNotFound, SeidbTimeout
+from evmdigest.seidb.failures import classify
+from evmdigest.seidb.journal import ClonedScan
 from evmdigest.seidb.parse import ReportParser
 from evmdigest.seidb.process import (
     LineConsumer,
+    ProcessInterrupted,
     ProcessResult,
     ProcessRunner,
     ProcessStartError,
     ProcessTimeout,
     Stream,
 )
+from evmdigest.seidb.procs import DEFAULT_GRACE_S
 
 LineCallback = Callable[[Stream, str], None]
 HELP_TIMEOUT_S = 30.0
+LOG_OUTPUT_ENV = "SEI_LOG_OUTPUT"
 
 
 @dataclass
@@ -40,6 +49,28 @@ class ScanResult:
     json_output: bool
     started_at: float
     finished_at: float
+
+
+def flatkv_dir_of(request: SeidbRequest) -> Path | None:
+    """The FlatKV dir a request makes seidb clone into, if it reads FlatKV at all."""
+    scan = request.scan if isinstance(request, FindHashRequest) else request
+    if scan.backend is Backend.FLATKV:
+        return scan.db_dir
+    if scan.backend is Backend.COMPOSITE:
+        flatkv: Path | None = getattr(scan, "flatkv_dir", None)  # a composite request names both dirs
+        return flatkv
+    return None
+
+
+class _CobraError:
+    """Keeps the first `Error: ` line of stderr, seen live (the stderr tail may lose it under the usage)."""
+
+    def __init__(self) -> None:
+        self.text: str | None = None
+
+    def __call__(self, line: str) -> None:
+        if self.text is None and line.startswith("Error: "):
+            self.text = line.removeprefix("Error: ").strip()
 
 
 def _with_command(exc: Exception, result: ProcessResult) -> Exception:
@@ -60,6 +91,7 @@ class SeidbRunner:
         timeout: float = 3600.0,
         env: Mapping[str, str] | None = None,
         run_tag: str | None = None,
+        grace: float = DEFAULT_GRACE_S,
     ) -> None:
         if timeout <= 0:
             raise ValueError(f"timeout: must be > 0 seconds, got {timeout}")
@@ -67,7 +99,8 @@ class SeidbRunner:
         self.timeout = timeout
         self.env = dict(env or {})
         self.run_tag = run_tag
-        self.process = ProcessRunner(env=self.env, run_tag=run_tag)
+        self.grace = grace
+        self.process = ProcessRunner(env=self.env, run_tag=run_tag, grace=grace)
 
     def resolve(self) -> str:
         found = shutil.which(self.binary)
@@ -108,16 +141,27 @@ class SeidbRunner:
         stdout: Sequence[LineConsumer] = (),
         stderr: Sequence[LineConsumer] = (),
         after_kill: Callable[[], None] | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> ProcessResult:
         try:
-            return self.process.run(argv, timeout=timeout, stdout=stdout, stderr=stderr, after_kill=after_kill)
+            return self.process.run(argv, timeout=timeout, stdout=stdout, stderr=stderr, after_kill=after_kill, env=env)
         except ProcessStartError as exc:
             raise SeidbNotFound(argv[0], f"could not be started ({exc.strerror})") from exc
-        except ProcessTimeout as exc:
-            error = SeidbTimeout(exc.argv, exc.timeout, exc.stdout_tail, exc.stderr_tail)
+        except (ProcessTimeout, ProcessInterrupted) as exc:
+            error: SeidbError
+            if isinstance(exc, ProcessTimeout):
+                error = SeidbTimeout(exc.argv, exc.timeout, exc.stdout_tail, exc.stderr_tail)
+            else:
+                error = SeidbInterrupted(exc.argv, exc.signum, exc.stdout_tail, exc.stderr_tail)
             for note in getattr(exc, "__notes__", []):
                 error.add_note(note)
             raise error from None
+
+    def _extra_env(self, json_output: bool) -> dict[str, str]:
+        # seilog writes to stdout by default, beside the one JSON object the parser reads there.
+        if json_output and LOG_OUTPUT_ENV not in self.env and LOG_OUTPUT_ENV not in os.environ:
+            return {LOG_OUTPUT_ENV: "stderr"}
+        return {}
 
     def run_lines(
         self,
@@ -130,15 +174,41 @@ class SeidbRunner:
     ) -> ProcessResult:
         """Run `request`, feeding each line to its stream's consumers as it arrives.
 
-        Raises SeidbFailed on a non-zero exit, then the first error a consumer raised (a parser's
-        ReportError, say) with the command and stdout tail noted; `after_kill` runs after any kill.
+        Raises a classified SeidbFailed on a non-zero exit, then the first error a consumer raised (a
+        parser's ReportError, say) with the command and stdout tail noted. A killed command's new
+        FlatKV clone dirs are removed, then `after_kill` runs.
         """
         binary = self.resolve()
         use_json = self.supports_json() if json_output is None else json_output
         argv = build_argv(binary, request, json_output=use_json)
-        result = self._run(argv, timeout=self.timeout, stdout=stdout, stderr=stderr, after_kill=after_kill)
+        cobra = _CobraError()
+        flatkv_dir = flatkv_dir_of(request)
+        clone = ClonedScan(flatkv_dir, self.process.run_tags()) if flatkv_dir is not None else None
+
+        def cleanup() -> None:
+            try:
+                if clone is not None:
+                    report = clone.cleanup()
+                    if any(why.startswith("could not remove") for _, why in report.kept):
+                        raise OSError(report.summary())
+            finally:
+                if after_kill is not None:
+                    after_kill()
+
+        try:
+            result = self._run(
+                argv,
+                timeout=self.timeout,
+                stdout=stdout,
+                stderr=[cobra, *stderr],
+                after_kill=cleanup,
+                env=self._extra_env(use_json),
+            )
+        finally:
+            if clone is not None:
+                clone.close()
         if result.exit_code != 0:
-            raise SeidbFailed(argv, result.exit_code, result.stdout_tail, result.stderr_tail)
+            raise classify(argv, result.exit_code, result.stdout_tail, result.stderr_tail, cobra_error=cobra.text)
         if result.consumer_error is not None:
             raise _with_command(result.consumer_error, result)
         return result

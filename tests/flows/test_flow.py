@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import subprocess
 import sys
 import time
@@ -21,10 +22,12 @@ from prefect.client.schemas.filters import (
     ArtifactFilterFlowRunId,
     FlowRunFilter,
     FlowRunFilterId,
+    LogFilter,
+    LogFilterFlowRunId,
     TaskRunFilter,
 )
 
-from blocks import DigestSink
+from blocks import DigestSink, SeidbCli
 from evmdigest.emit.probe import PROBE_KEY
 from evmdigest.models import Normalization
 from evmdigest.seidb.procs import RUN_TAG_ENV, pids_tagged
@@ -170,13 +173,64 @@ def test_wrong_opened_version_fails_the_gate_and_publishes_nothing(
     assert not any(name.startswith("compare-emit") for name in runs)
 
 
-def test_seidb_crash_fails_with_both_stream_tails(node: SimNode, sim_binary: Path, s3_bucket: S3Target) -> None:
+def _logs(flow_run_id: Any, until: str) -> list[str]:
+    """The run's stored log lines, once one containing `until` has arrived (logs reach the API in batches)."""
+    deadline = time.monotonic() + 60
+    while True:
+        with get_client(sync_client=True) as client:
+            logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])))
+        messages = [log.message for log in logs]
+        if any(until in m for m in messages) or time.monotonic() > deadline:
+            return messages
+        time.sleep(0.5)
+
+
+def test_seidb_failures_are_one_line_per_scan_with_hints(node: SimNode, sim_binary: Path, s3_bucket: S3Target) -> None:
     node.set_faults("flatkv", exit_error="open flatkv: pebble: corrupt manifest")
+    node.set_faults("memiavl", exit_error="read kvs: unexpected EOF")
     state = _run(node, sim_binary, _sink(s3_bucket))
     assert state.is_failed()
-    assert "seidb exited with code 1" in state.message
-    assert "--- stdout" in state.message and "Error: open flatkv: pebble: corrupt manifest" in state.message
+    hint = "seidb's full output is in the task log (debug level)"
+    failed = [("flatkv", "open flatkv: pebble: corrupt manifest"), ("memiavl/semantic", "read kvs: unexpected EOF"),
+              ("memiavl/translator", "read kvs: unexpected EOF")]  # fmt: skip
+    for label, text in failed:
+        assert f"\n{label} at {HEIGHT}: seidb failed (exit 1): {text} — hint: {hint}" in state.message
+    assert "3 scans failed:" in state.message and "Usage:" not in state.message
+    logs = _logs(state.state_details.flow_run_id, until="Finished in state Failed")
+    assert any(line.startswith("[stderr] Error: read kvs") for line in logs)  # the relay did run
+    assert not any("Usage:" in line or "--shard-next-bytes" in line for line in logs)  # cobra's usage dropped
     assert _keys(s3_bucket) == []
+
+
+def test_a_missing_memiavl_snapshot_names_the_nearest_and_the_fix(
+    node: SimNode, sim_binary: Path, s3_bucket: S3Target
+) -> None:
+    above = HEIGHT + 1  # FlatKV reaches it (its latest), memIAVL has no snapshot there
+    state = _run(node, sim_binary, _sink(s3_bucket), height=above, normalizations=(Normalization.SEMANTIC,))
+    assert state.is_failed()
+    line = (
+        f"memiavl/semantic at {above}: no memIAVL snapshot at {above} under {node.memiavl_dir} "
+        f"(nearest snapshot heights: {HEIGHT}) — hint: pick one of those heights, or pass --memiavl-open-mode replay"
+    )
+    assert line in state.message and "\n" not in state.message
+    task = _task_runs(state.state_details.flow_run_id)["memiavl-digest-semantic"]
+    assert task.state.is_failed() and line in task.state.message
+
+
+def test_preflight_refuses_a_flatkv_dir_without_room_and_ages_out_stale_clones(
+    node: SimNode, sim_binary: Path, s3_bucket: S3Target, scan_log: Path
+) -> None:
+    stale = node.flatkv_dir / ".seidb-flatkv-tool-12345"
+    (stale / "readonly-1").mkdir(parents=True)
+    os.utime(stale, (time.time() - 2 * 3600, time.time() - 2 * 3600))
+    full = SeidbCli(path=str(sim_binary), min_free_mb=2**40)
+    state = _run(node, sim_binary, _sink(s3_bucket), seidb=full)
+    assert state.is_failed() and f"FlatKV dir {node.flatkv_dir}: only " in state.message
+    assert "MiB required" in state.message and not scan_log.exists()
+    assert not stale.exists()  # removed before the free space was measured
+    logs = _logs(state.state_details.flow_run_id, until="stale seidb clone")
+    warnings = [m for m in logs if m.startswith("stale seidb clone")]
+    assert warnings == [f"stale seidb clone {stale} (0.0 MiB, 2.0 h old) removed"]
 
 
 def test_scan_timeout_kills_seidb_and_its_children(node: SimNode, sim_binary: Path, s3_bucket: S3Target) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import stat
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,8 +13,8 @@ from types import FrameType
 import pytest
 
 from evmdigest.seidb import process
-from evmdigest.seidb.process import TAIL_BYTES, ProcessRunner, ProcessStartError, ProcessTimeout
-from evmdigest.seidb.procs import RUN_TAG_ENV, SCAN_TAG_ENV
+from evmdigest.seidb.process import TAIL_BYTES, ProcessInterrupted, ProcessRunner, ProcessStartError, ProcessTimeout
+from evmdigest.seidb.procs import RUN_TAG_ENV, SCAN_TAG_ENV, request_stop, reset_stop, wait_idle
 
 
 def _script(tmp_path: Path, body: str) -> str:
@@ -142,3 +143,81 @@ def test_exec_failure_without_setpriv_is_a_start_error(tmp_path: Path, monkeypat
     monkeypatch.setattr(process, "pdeathsig_prefix", list)
     with pytest.raises(ProcessStartError, match="could not start"):
         ProcessRunner().run([str(tmp_path / "missing")], timeout=5)
+
+
+def test_stop_policy_sends_sigterm_first_and_waits_for_a_graceful_exit(tmp_path: Path) -> None:
+    said = tmp_path / "said"
+    argv = _script(tmp_path, f"trap 'echo bye > {said}; exit 0' TERM\necho up\nwhile true; do sleep 0.1; done\n")
+    started = time.monotonic()
+    with pytest.raises(ProcessTimeout):
+        ProcessRunner(grace=120).run([argv], timeout=1.0)
+    assert said.read_text() == "bye\n"  # its own TERM handler ran
+    assert time.monotonic() - started < 60  # it left at once, long before the 120 s grace ended
+
+
+def test_stop_policy_kills_after_the_grace_period(tmp_path: Path) -> None:
+    pid_file, said = tmp_path / "pid", tmp_path / "said"
+    argv = _script(
+        tmp_path, f"trap 'echo ignored >> {said}' TERM\necho $$ > {pid_file}\nwhile true; do sleep 0.1; done\n"
+    )
+    started = time.monotonic()
+    with pytest.raises(ProcessTimeout):
+        ProcessRunner(grace=1.0).run([argv], timeout=1.0)
+    assert time.monotonic() - started >= 2.0  # timeout + the whole grace period
+    assert said.read_text() == "ignored\n" and not _alive(int(pid_file.read_text()))
+
+
+def test_a_child_gets_a_minimal_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in {
+        "AWS_SECRET_ACCESS_KEY": "secret", "AWS_ACCESS_KEY_ID": "id", "PREFECT_API_URL": "http://x",
+        "GITHUB_TOKEN": "t",
+        "SEI_LOG_OUTPUT": "stderr", "SEIDB_SIM_PROGRESS_EVERY": "5", "LC_ALL": "C.UTF-8", "TZ": "UTC", "LANG": "C",
+    }.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    argv = _script(tmp_path, "tr '\\0' '\\n' < /proc/$$/environ\n")
+    out = ProcessRunner(env={"EXTRA": "from the block"}, run_tag="r1").run([argv], timeout=20).stdout_tail
+    names = {line.split("=", 1)[0] for line in out.splitlines()}
+    assert names - {"PATH", "HOME"} == {
+        "SEI_LOG_OUTPUT", "SEIDB_SIM_PROGRESS_EVERY", "LC_ALL", "TZ", "LANG", "EXTRA", RUN_TAG_ENV, SCAN_TAG_ENV,
+    }  # fmt: skip
+    assert "secret" not in out and "EXTRA=from the block" in out
+
+
+def test_run_tags_add_to_the_inherited_ones(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(RUN_TAG_ENV, "cli-tag")
+    argv = _script(tmp_path, f'echo "${RUN_TAG_ENV}"\n')
+    assert ProcessRunner(run_tag="flow-run").run([argv], timeout=20).stdout_tail == "cli-tag,flow-run\n"
+
+
+@pytest.fixture
+def stop_reset() -> Iterator[None]:
+    yield
+    reset_stop()
+
+
+@pytest.mark.usefixtures("stop_reset")
+def test_a_stop_request_stops_running_commands_and_refuses_new_ones(tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+    argv = _script(tmp_path, f"echo $$ > {pid_file}\nsleep 3600\n")
+    outcome: list[BaseException] = []
+    cleaned: list[str] = []
+
+    def scan() -> None:
+        try:
+            ProcessRunner().run([argv], timeout=3600, after_kill=lambda: cleaned.append("done"))
+        except BaseException as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=scan)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not pid_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    request_stop(signal.SIGTERM)
+    assert wait_idle(60)
+    thread.join(60)
+    (error,) = outcome
+    assert isinstance(error, ProcessInterrupted) and error.signum == signal.SIGTERM
+    assert cleaned == ["done"] and _dead_soon(int(pid_file.read_text()))
+    with pytest.raises(ProcessInterrupted):
+        ProcessRunner().run([argv], timeout=5)

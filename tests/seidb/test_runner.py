@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import threading
 import time
 from pathlib import Path
 
@@ -19,8 +20,11 @@ from evmdigest.seidb import (
     SeidbTimeout,
     parse_report,
 )
+from evmdigest.seidb.journal import stop_run
+from evmdigest.seidb.procs import RUN_TAG_ENV, pids_tagged
 from evmdigest.seidb.render import render_json, render_text
 from tests.golden import golden_json_line
+from tests.plugins.sim import MakeNode
 
 FLATKV = DigestRequest(Backend.FLATKV, Path("/data/flatkv"), 2)
 MEMIAVL = DigestRequest(Backend.MEMIAVL, Path("/data/memiavl"), 2, Normalization.TRANSLATOR)
@@ -75,7 +79,13 @@ exit 1
     assert "Error: open flatkv" in failure.stderr_tail
     assert len(failure.stdout_tail.encode()) <= 4096
     assert "narration 1 " not in failure.stdout_tail  # only the tail is kept
-    assert "exited with code 1" in str(failure) and "--backend flatkv" in str(failure)
+    # one line for people: the scan, the first error line (not the tail), the hint; the rest in details
+    assert (
+        failure.one_line
+        == "flatkv at 2: seidb failed (exit 1): open flatkv: target version 9 is beyond latest version 4"
+    )
+    assert "\n" not in str(failure) and failure.hint in str(failure)
+    assert "--backend flatkv" in failure.details and "narration 200 " in failure.details
 
 
 def test_timeout_kills_the_child_and_its_grandchild(tmp_path: Path) -> None:
@@ -187,3 +197,53 @@ def test_json_detection_runs_once_per_binary(tmp_path: Path) -> None:
     for _ in range(3):
         runner.run_digest(FLATKV)
     assert counter.read_text().count("x") == 1
+
+
+def _is_scan(pid: int) -> bool:
+    try:  # the scan, not the runner's `--help` probe (which carries the same run tag)
+        return b"--backend" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+def _environ_of_running_scan(runner: SeidbRunner, request: DigestRequest, run_tag: str) -> dict[str, str]:
+    """Start the scan in a thread, read /proc/<pid>/environ of the live seidb, then stop it."""
+    errors: list[BaseException] = []
+
+    def scan() -> None:
+        try:
+            runner.run_digest(request)
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=scan)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 120
+        while not (pids := [pid for pid in pids_tagged(RUN_TAG_ENV, run_tag) if _is_scan(pid)]):
+            assert time.monotonic() < deadline and not errors, errors
+            time.sleep(0.05)
+        raw = Path(f"/proc/{pids[0]}/environ").read_bytes().split(b"\0")
+        return dict(entry.decode().split("=", 1) for entry in raw if b"=" in entry)
+    finally:
+        stop_run(run_tag, grace=2)
+        thread.join(60)
+
+
+def test_seidb_never_sees_cloud_credentials_and_json_runs_log_to_stderr(
+    sim_binary: Path, make_node: MakeNode, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    node = make_node(tmp_path, rows=2000, slow=600.0)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
+    monkeypatch.setenv("PREFECT_API_KEY", "pnu_secret")
+    monkeypatch.delenv("SEI_LOG_OUTPUT", raising=False)
+    request = DigestRequest(Backend.FLATKV, node.flatkv_dir, node.height)
+    tag = f"env-{os.getpid()}"
+    seen = _environ_of_running_scan(SeidbRunner(sim_binary, run_tag=tag), request, tag)
+    assert "AWS_SECRET_ACCESS_KEY" not in seen and "PREFECT_API_KEY" not in seen
+    assert seen["SEI_LOG_OUTPUT"] == "stderr"  # the sim is a --json build: seilog must not share stdout
+    assert seen[RUN_TAG_ENV] == tag and "PATH" in seen
+    # a user's choice wins
+    block_env = SeidbRunner(sim_binary, run_tag=tag + "b", env={"SEI_LOG_OUTPUT": "stdout", "SEI_X": "1"})
+    seen = _environ_of_running_scan(block_env, request, tag + "b")
+    assert seen["SEI_LOG_OUTPUT"] == "stdout" and seen["SEI_X"] == "1"
