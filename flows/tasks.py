@@ -24,12 +24,9 @@ from evmdigest.verdict.records import compare
 
 def _scan(runner: SeidbRunner, request: DigestRequest) -> ScanResult:
     logger = get_run_logger()
-    relay = LineRelay(logger.info)
+    relay = LineRelay(lambda level, text: logger.log(level, "%s", text))
     logger.info("scanning %s at height %s", request.label, request.height)
-    try:
-        result = runner.run_digest(request, on_line=relay)
-    finally:
-        relay.flush()
+    result = runner.run_digest(request, on_line=relay)
     report = result.report
     logger.info(
         "%s opened version %s (%s report): final count=%s digest=%s",
