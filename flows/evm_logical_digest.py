@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from prefect import State, flow, get_run_logger
-from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
+from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.client.schemas.objects import FlowRun
 from prefect.events import emit_event
 from prefect.futures import PrefectFuture, wait
@@ -24,6 +24,7 @@ from evmdigest.seidb import ScanResult
 from evmdigest.seidb.procs import kill_run
 from evmdigest.tables import bucket_table, verdict_markdown
 from evmdigest.verdict.outcome import GateOutcome, PublishedRecord, ScanTiming
+from flows import progress
 from flows.tasks import assert_versions, compare_emit, flatkv_digest, memiavl_digest
 
 DEFAULT_SINK_ENV = "EVMDIGEST_SINK"
@@ -44,6 +45,7 @@ def _kill_scans(flow: Any, flow_run: FlowRun, state: State[Any]) -> None:
     killed = kill_run(str(flow_run.id))
     if killed:
         print(f"evm-logical-digest: killed {len(killed)} seidb process(es) of cancelled run {flow_run.id}")
+    progress.mark_cancelled(flow_run.id)
 
 
 def node_slug(text: str) -> str:
@@ -129,6 +131,13 @@ def evm_logical_digest(
             )
         logger.info("segment discovery: sealing snapshot height %s", height)
 
+    progress.start_run(
+        sink_config.open(),
+        node=node_label,
+        node_key=node_slug(node_label),
+        height=height,
+        normalizations=normalizations,
+    )
     flatkv_future = flatkv_digest.submit(runner, str(request.flatkv_dir), height)
     memiavl_futures = {
         n: memiavl_digest.submit(runner, str(request.memiavl_dir), height, n, request.open_mode) for n in normalizations
@@ -172,8 +181,8 @@ def _collect(
 
 def _publish_artifacts(outcome: GateOutcome, table: Any) -> None:
     node = node_slug(outcome.node or "node")
-    create_table_artifact(
-        table=outcome.table,
+    progress.publish_bucket_table(
+        outcome.table,
         key=f"evm-digest-buckets-{node}",
         description=f"Per-bucket digests at height {outcome.height} on {outcome.node}",
     )

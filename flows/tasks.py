@@ -15,18 +15,19 @@ from evmdigest.emit import SinkError
 from evmdigest.models import Backend, Normalization, OpenMode
 from evmdigest.segments import record_key
 from evmdigest.seidb import DigestRequest, ScanResult, SeidbRunner
-from evmdigest.seidb.relay import LineRelay
 from evmdigest.verdict.gate import check_versions
 from evmdigest.verdict.outcome import PublishedRecord
 from evmdigest.verdict.publish import publish
 from evmdigest.verdict.records import compare
+from flows.progress import watch_scan
 
 
 def _scan(runner: SeidbRunner, request: DigestRequest) -> ScanResult:
     logger = get_run_logger()
-    relay = LineRelay(lambda level, text: logger.log(level, "%s", text))
     logger.info("scanning %s at height %s", request.label, request.height)
-    result = runner.run_digest(request, on_line=relay)
+    with watch_scan(request) as session:
+        result = runner.run_digest(request, on_line=session.on_line)
+        session.done(result.report)
     report = result.report
     logger.info(
         "%s opened version %s (%s report): final count=%s digest=%s",
