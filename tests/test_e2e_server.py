@@ -4,8 +4,7 @@ the artifact page rendered by headless Chromium, and a UI-style cancellation tha
 
 from __future__ import annotations
 
-import shutil
-import subprocess
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -13,23 +12,13 @@ from typing import Any
 import pytest
 
 from evmdigest.seidb.procs import RUN_TAG_ENV, pids_tagged
+from tests.plugins.browser import Browser, chromium, render
 from tests.plugins.server import REPO, PrefectServer
 from tests.plugins.sim import MakeNode, SimNode
 
 pytestmark = [pytest.mark.server]
 HEIGHT = 213200000
 TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "CRASHED"}
-CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
-
-
-def _chromium() -> str:
-    found = shutil.which("chromium")
-    if found is None:
-        pytest.skip("headless Chromium is not installed (apt-get install chromium; .ci/run does it)")
-    return found
 
 
 def _wait_state(server: PrefectServer, flow_run_id: str, wanted: set[str], timeout: float = 240) -> dict[str, Any]:
@@ -73,10 +62,10 @@ def test_deploy_creates_scheduled_segment_seal_and_unscheduled_adhoc(deployed: d
 
 
 @pytest.mark.browser
-def test_adhoc_run_through_the_api_publishes_and_renders_its_table(
+def test_adhoc_run_through_the_api_publishes_and_renders_its_table_and_progress(
     deployed: dict[str, Any], prefect_server: PrefectServer, make_node: MakeNode, sim_binary: Path
 ) -> None:
-    chromium = _chromium()
+    chromium()  # skips, saying why, where Chromium is not installed
     work: Path = deployed["work"]
     node: SimNode = make_node(work / "adhoc", height=HEIGHT, rows=2000)
     sealed = work / "adhoc-sealed"
@@ -108,15 +97,34 @@ def test_adhoc_run_through_the_api_publishes_and_renders_its_table(
     final_digest = node.expected("flatkv")["final"]["digest"]
     assert final_digest in str(table["data"])
 
-    profile = work / "chromium-profile"
-    dom = subprocess.run(
-        [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--virtual-time-budget=20000", "--dump-dom",
-         f"{prefect_server.ui_url}/artifacts/artifact/{table['id']}"],
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-    assert "<table" in dom.stdout, dom.stderr[-2000:]
+    dom = render(f"{prefect_server.ui_url}/artifacts/artifact/{table['id']}")
+    assert "<table" in dom, dom[-2000:]
     for cell in ("account", "storage", "final", final_digest):
-        assert cell in dom.stdout, f"{cell!r} not rendered on the artifact page"
+        assert cell in dom, f"{cell!r} not rendered on the artifact page"
+
+    # The flow-run page's Artifacts tab lists each scan's progress artifact with its state...
+    progress = {a["key"]: a for a in artifacts if a["type"] == "progress"}
+    assert set(progress) == {
+        f"evm-digest-progress-e2e-node-{s}" for s in ("flatkv", "memiavl-semantic", "memiavl-translator")
+    }
+    assert all(a["data"] == 100 for a in progress.values())
+    browser = Browser()
+    try:
+        browser.open(f"{prefect_server.ui_url}/runs/flow-run/{run['id']}")
+        last = "evm-digest-progress-e2e-node-memiavl-translator"
+        page, deadline = "", time.monotonic() + 90
+        while last not in page and time.monotonic() < deadline:
+            browser.wait_for("Job Variables")  # the run is loaded and its tabs are drawn
+            browser.click("li#artifacts")  # again if the first click came before the tab was live
+            page = browser.wait_for(last, timeout=10)
+    finally:
+        browser.close()
+    for key in progress:
+        assert key in page, f"{key} not listed on the flow-run page:\n{page}"
+    assert "done · flatkv at height 213200000: 2,000 rows in" in page
+    # ...and its own page draws the bar's value.
+    dom = render(f"{prefect_server.ui_url}/artifacts/artifact/{progress[next(iter(progress))]['id']}")
+    assert "Progress: 100%" in dom
 
 
 def test_cancelling_a_run_kills_its_seidb_processes(
@@ -147,3 +155,19 @@ def test_cancelling_a_run_kills_its_seidb_processes(
         time.sleep(0.5)
     assert pids_tagged(RUN_TAG_ENV, run["id"]) == []
     assert not (work / "c").exists() or not any((work / "c").iterdir())
+
+    # The cancellation hook leaves the scans that never ended saying so, in their bars and in the table.
+    deadline = time.monotonic() + 60
+    while True:
+        artifacts = prefect_server.api(
+            "POST", "/artifacts/filter", json={"artifacts": {"flow_run_id": {"any_": [run["id"]]}}}
+        )
+        bars = {a["key"]: a["description"] for a in artifacts if a["type"] == "progress"}
+        hung = [text for key, text in bars.items() if key.endswith(("-memiavl-semantic", "-memiavl-translator"))]
+        if (len(hung) == 2 and all(t.startswith("**cancelled**") for t in hung)) or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert len(hung) == 2 and all(text.startswith("**cancelled** · memiavl/") for text in hung), bars
+    table = next(a for a in artifacts if a["type"] == "table")
+    states = {row["scan"]: row["state"] for row in json.loads(table["data"])}
+    assert states["memiavl/semantic"] == states["memiavl/translator"] == "cancelled", states
