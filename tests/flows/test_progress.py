@@ -72,6 +72,8 @@ def _artifacts(flow_run_id: UUID) -> dict[str, Any]:
         artifacts = client.read_artifacts(
             artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
         )
+    keyed = [artifact.key for artifact in artifacts if artifact.key]
+    assert len(keyed) == len(set(keyed)), f"a key got more than one version in one run: {sorted(keyed)}"
     return {artifact.key or str(artifact.id): artifact for artifact in artifacts}
 
 
