@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from prefect import State, flow, get_run_logger
-from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
+from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.client.schemas.objects import FlowRun
 from prefect.events import emit_event
 from prefect.futures import PrefectFuture, wait
@@ -25,6 +25,7 @@ from evmdigest.seidb.preflight import check_flatkv_dir
 from evmdigest.seidb.procs import DEFAULT_GRACE_S
 from evmdigest.tables import DIGEST_SHOWN, bucket_table, display_rows, verdict_markdown
 from evmdigest.verdict.outcome import GateOutcome, PublishedRecord, ScanTiming
+from flows import progress
 from flows.sealing import discover_height, preflight_sink, publish_verdicts
 from flows.tasks import assert_versions, flatkv_digest, memiavl_digest
 
@@ -52,6 +53,7 @@ def _kill_scans(flow: Any, flow_run: FlowRun, state: State[Any]) -> None:
     # run's tag in their env, and the scan journal names the FlatKV dirs their clones may be left in.
     stopped = stop_run(str(flow_run.id), grace=DEFAULT_GRACE_S)
     print(f"evm-logical-digest: cancelled run {flow_run.id}: {stopped.summary()}")
+    progress.mark_cancelled(flow_run.id)
 
 
 def _preflight_flatkv(seidb_cli: SeidbCli, flatkv_dir: Path) -> None:
@@ -153,6 +155,13 @@ def evm_logical_digest(
             )
         logger.info("segment discovery: sealing snapshot height %s", height)
 
+    progress.start_run(
+        sink_store,
+        node=node_label,
+        node_key=node_slug(node_label),
+        height=height,
+        normalizations=normalizations,
+    )
     flatkv_future = flatkv_digest.submit(runner, str(request.flatkv_dir), height)
     memiavl_futures = {
         n: memiavl_digest.submit(runner, str(request.memiavl_dir), height, n, request.open_mode) for n in normalizations
@@ -201,8 +210,8 @@ def _publish_artifacts(outcome: GateOutcome, table: Any) -> None:
     node = node_slug(outcome.node or "node")
     where = f"height {outcome.height} on {outcome.node}"
     # Readable at ~1400 px: match columns first, digests shortened (full values: outcome.table and the verdict).
-    create_table_artifact(
-        table=display_rows(table),
+    progress.publish_bucket_table(
+        display_rows(table),
         key=f"evm-digest-buckets-{node}",
         description=f"Per-bucket digests at {where} (first {DIGEST_SHOWN} hex; full values in the verdict)",
     )

@@ -16,25 +16,24 @@ from evmdigest.emit.probe import ensure_write_once
 from evmdigest.models import Backend, Normalization, OpenMode
 from evmdigest.segments import record_key
 from evmdigest.seidb import DigestRequest, ScanResult, SeidbError, SeidbRunner
-from evmdigest.seidb.relay import LineRelay
 from evmdigest.verdict.gate import check_versions
 from evmdigest.verdict.outcome import PublishedRecord
 from evmdigest.verdict.publish import publish
 from evmdigest.verdict.records import compare
+from flows.progress import watch_scan
 
 
 def _scan(runner: SeidbRunner, request: DigestRequest) -> ScanResult:
     logger = get_run_logger()
-    relay = LineRelay(logger.info)
     logger.info("scanning %s at height %s", request.label, request.height)
-    try:
-        result = runner.run_digest(request, on_line=relay)
-    except SeidbError as exc:
-        # The state message is one line with its hint; seidb's output tails stay here, at debug.
-        logger.debug("%s failed; %s", request.label, getattr(exc, "details", exc))
-        raise
-    finally:
-        relay.flush()
+    with watch_scan(request) as session:
+        try:
+            result = runner.run_digest(request, on_line=session.on_line)
+        except SeidbError as exc:
+            # The state message is one line with its hint; seidb's output tails stay here, at debug.
+            logger.debug("%s failed; %s", request.label, getattr(exc, "details", exc))
+            raise
+        session.done(result.report)
     report = result.report
     logger.info(
         "%s opened version %s (%s report): final count=%s digest=%s",

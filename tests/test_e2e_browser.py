@@ -1,16 +1,18 @@
 """The Prefect UI as an operator sees it, in headless Chromium at a 1400x1000 window: the per-bucket
-table artifact shows its match columns without scrolling, and every parameter description of the
-adhoc deployment's run form renders as written (no text swallowed as an HTML tag)."""
+table artifact shows its match columns without scrolling, every parameter description of the adhoc
+deployment's run form renders as written (no text swallowed as an HTML tag), and the flow-run page
+lists each scan's progress artifact with its phase."""
 
 from __future__ import annotations
 
 import json
 import re
+import time
 from typing import Any
 
 import pytest
 
-from tests.plugins.chromium import WINDOW, evaluate
+from tests.plugins.chromium import WINDOW, Page, evaluate, render
 from tests.plugins.deployment import Deployment
 from tests.plugins.server import PrefectServer
 
@@ -67,3 +69,28 @@ def test_every_parameter_description_renders_as_written(
     assert missing == {}, json.dumps({"expected": missing, "rendered": around}, indent=1)
     node = re.search(r"resource is (evm-digest\.node\.\S+)\)", rendered)
     assert node and node.group(1) == "evm-digest.node.NODE", rendered[:2000]
+
+
+def test_the_flow_run_page_shows_each_scans_progress(adhoc_run: dict[str, Any], prefect_server: PrefectServer) -> None:
+    progress = {a["key"]: a for a in adhoc_run["artifacts"] if a["type"] == "progress"}
+    assert set(progress) == {
+        f"evm-digest-progress-e2e-node-{s}" for s in ("flatkv", "memiavl-semantic", "memiavl-translator")
+    }
+    assert all(a["data"] == 100 for a in progress.values())
+    page = Page(size=(WINDOW[0], 2400))  # tall: the UI's virtual scrollers render only what is in view
+    try:
+        page.open(f"{prefect_server.ui_url}/runs/flow-run/{adhoc_run['run']['id']}")
+        last = "evm-digest-progress-e2e-node-memiavl-translator"
+        text, deadline = "", time.monotonic() + 90
+        while last not in text and time.monotonic() < deadline:
+            page.wait_for("Job Variables")  # the run is loaded and its tabs are drawn
+            page.click("li#artifacts")  # again if the first click came before the tab was live
+            text = page.wait_for(last, timeout=10)
+    finally:
+        page.close()
+    for key in progress:
+        assert key in text, f"{key} not listed on the flow-run page:\n{text}"
+    assert f"done · flatkv at height {adhoc_run['run']['parameters']['height']}" in text
+    # ...and its own page draws the bar's value.
+    dom = render(f"{prefect_server.ui_url}/artifacts/artifact/{progress[next(iter(progress))]['id']}")
+    assert "Progress: 100%" in dom

@@ -148,6 +148,22 @@ def test_cancelling_a_run_kills_its_seidb_processes(
     assert sorted(p.name for p in node.flatkv_dir.iterdir()) == before  # the killed scan's clone is gone
     assert not (root / "c").exists() or [p.name for p in (root / "c").iterdir()] in ([], [PROBE_DIR])
 
+    # The cancellation hook leaves the scans that never ended saying so, in their bars and in the table.
+    deadline = time.monotonic() + 60
+    while True:
+        artifacts = prefect_server.api(
+            "POST", "/artifacts/filter", json={"artifacts": {"flow_run_id": {"any_": [run["id"]]}}}
+        )
+        bars = {a["key"]: a["description"] for a in artifacts if a["type"] == "progress"}
+        hung = [text for key, text in bars.items() if key.endswith(("-memiavl-semantic", "-memiavl-translator"))]
+        if (len(hung) == 2 and all(t.startswith("**cancelled**") for t in hung)) or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert len(hung) == 2 and all(text.startswith("**cancelled** · memiavl/") for text in hung), bars
+    table = next(a for a in artifacts if a["type"] == "table")
+    states = {row["scan"]: row["state"] for row in json.loads(table["data"])}
+    assert states["memiavl/semantic"] == states["memiavl/translator"] == "cancelled", states
+
 
 def test_daily_ledger_deployment_runs_on_the_worker(
     readme_deployment: Deployment, prefect_server: PrefectServer

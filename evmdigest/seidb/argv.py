@@ -19,6 +19,11 @@ from evmdigest.models import BUCKETS, HEX64, Backend, Normalization, OpenMode
 COMMAND = "evm-logical-digest"
 
 
+def scan_label(backend: Backend, normalization: Normalization | None = None) -> str:
+    """How a scan is named in logs, artifacts and progress: `flatkv`, `memiavl/semantic`, `composite`."""
+    return backend.value if normalization is None else f"{backend.value}/{normalization.value}"
+
+
 def _check_target(backend: Backend, height: int, normalization: Normalization | None, memiavl_only: bool) -> None:
     if backend is Backend.COMPOSITE:
         raise ValueError("backend: composite scans take two dirs and are not run by this gate yet")
@@ -56,7 +61,7 @@ class DigestRequest:
 
     @property
     def label(self) -> str:
-        return self.backend.value if self.normalization is None else f"memiavl/{self.normalization.value}"
+        return scan_label(self.backend, self.normalization)
 
     def args(self) -> list[str]:
         memiavl = self.backend is Backend.MEMIAVL
