@@ -339,7 +339,7 @@ def test_artifacts_and_events_are_published(
     assert all(f"at height {HEIGHT} on Node-A.1" in str(a.description) for a in by_type["markdown"])
     links = sorted(str(artifact.data) for artifact in by_type["markdown"] if artifact.key is None)
     assert len(links) == 2  # link artifacts are markdown artifacts in Prefect
-    assert f"s3://{s3_bucket.bucket}/evm/Node.A-1/endpoint-digest-{HEIGHT}-semantic.json.gz" in links[0]
+    assert f"s3://{s3_bucket.bucket}/evm/Node-A.1/endpoint-digest-{HEIGHT}-semantic.json.gz" in links[0]
 
     deadline = time.monotonic() + 30
     events: list[dict[str, Any]] = []

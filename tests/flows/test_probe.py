@@ -80,9 +80,9 @@ def test_evm_digest_run_flag(prefect_api: str, node: SimNode, sim_binary: Path, 
     ]  # fmt: skip
     refused = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert refused.returncode == 2, refused.stderr[-3000:]
-    last_line = refused.stderr.strip().splitlines()[-1]  # the operator's one-line reason
-    assert last_line.startswith("evm-digest: run Failed:") and RISK in last_line
-    assert overwriting_store.endpoint_url in last_line and "--allow-overwriting-store" in last_line
+    reason, hint = refused.stderr.strip().splitlines()[-2:]  # the operator's one-line reason and its hint
+    assert reason.startswith("evm-digest: ") and RISK in reason and hint.startswith("hint: ")
+    assert overwriting_store.endpoint_url in reason and "--allow-overwriting-store" in reason + hint
     assert _records(overwriting_store) == []
 
     allowed = subprocess.run(

@@ -70,7 +70,13 @@ class PrefectServer:
         return child
 
     def api(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = httpx.request(method, f"{self.api_url}{path}", timeout=30, **kwargs)
+        # A busy SQLite-backed server answers 503 ("retry later") while its database is locked; a client
+        # such as the UI retries, and so do we, a few times.
+        for attempt in range(5):
+            response = httpx.request(method, f"{self.api_url}{path}", timeout=30, **kwargs)
+            if response.status_code != 503 or attempt == 4:
+                break
+            time.sleep(1 + attempt)
         response.raise_for_status()
         return response.json() if response.content else None
 
