@@ -10,6 +10,7 @@ from evmdigest.models import Normalization
 from evmdigest.segments import (
     RecordKey,
     divergence_key,
+    divergence_key_for,
     fleet_key,
     newest_unsealed,
     parse_fleet_key,
@@ -65,3 +66,11 @@ def test_newest_unsealed_needs_every_requested_normalization() -> None:
     assert newest_unsealed([1000, 2000, 3000], sealed, BOTH) == 2000
     assert newest_unsealed([1000, 2000, 3000], sealed, (Normalization.SEMANTIC,)) == 1000
     assert newest_unsealed([2000, 3000], sealed, (Normalization.SEMANTIC,)) is None
+
+
+def test_the_divergence_report_sits_beside_its_record_in_either_layout() -> None:
+    for node in (None, "node-a"):
+        record = record_key(7, Normalization.TRANSLATOR, node)
+        assert divergence_key_for(record) == divergence_key(7, Normalization.TRANSLATOR, node)
+    with pytest.raises(ValueError, match="not an endpoint-digest record key"):
+        divergence_key_for("fleet-digest-7.json.gz")

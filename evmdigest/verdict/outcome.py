@@ -12,6 +12,7 @@ from evmdigest.verdict.records import EndpointDigestRecord
 class PublishedRecord(BaseModel):
     record: EndpointDigestRecord
     uri: str
+    key: str | None = Field(default=None, description="the record's key in its sink (beside it: its divergence report)")
     uncompressed_sha256: str
     seal_uri: str | None = None
     already_sealed: bool = Field(default=False, description="an identical verdict was sealed by an earlier run")
