@@ -1,6 +1,6 @@
 """`evm-digest`: the front door for people and scripts. All argument parsing lives here.
 
-parse / verify / schema are pure core. run / demo build a typed request (evmdigest.request) and hand
+parse / verify / schema / localize are pure core. run / demo build a typed request (evmdigest.request) and hand
 it to `flows.front_door`, imported only when invoked: the core never imports Prefect at import time.
 """
 
@@ -14,8 +14,10 @@ from pathlib import Path
 from types import ModuleType
 
 from evmdigest.emit.verify import verify_object
-from evmdigest.models import Normalization, OpenMode
-from evmdigest.request import DIVERGE_CHOICES, DemoRequest, RequestError, RunRequest
+from evmdigest.localize.command import run_localize
+from evmdigest.localize.model import divergence_json_schema_text
+from evmdigest.models import BUCKETS, Normalization, OpenMode
+from evmdigest.request import DIVERGE_CHOICES, DemoRequest, LocalizeRequest, RequestError, RunRequest
 from evmdigest.seidb import ReportError, parse_report
 from evmdigest.verdict.records import record_json_schema_text
 
@@ -48,8 +50,18 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
-    sys.stdout.write(record_json_schema_text())
+    sys.stdout.write(divergence_json_schema_text() if args.divergence else record_json_schema_text())
     return 0
+
+
+def _cmd_localize(args: argparse.Namespace) -> int:
+    flags = _flags(args.parser)
+    try:
+        request = LocalizeRequest.create(**_given(args, list(LocalizeRequest.model_fields)))
+    except RequestError as exc:
+        print(f"evm-digest localize: {exc.render(flags)}", file=sys.stderr)
+        return 2
+    return run_localize(request, flags=flags)
 
 
 def _flags(parser: argparse.ArgumentParser) -> dict[str, str]:
@@ -106,10 +118,12 @@ def build_parser() -> argparse.ArgumentParser:
     v.set_defaults(func=_cmd_verify)
 
     s = sub.add_parser("schema", help="print the JSON Schema of EndpointDigestRecord")
+    s.add_argument("--divergence", action="store_true", help="the schema of a divergence report's lines instead")
     s.set_defaults(func=_cmd_schema)
 
     _add_run(sub)
     _add_demo(sub)
+    _add_localize(sub)
     return parser
 
 
@@ -143,6 +157,10 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     r.add_argument("--region", help="AWS region for the sink")
     r.add_argument("--node", help="node label for records, events and artifacts")
     r.add_argument("--timeout", type=float, help="per-scan timeout in seconds")
+    r.add_argument(
+        "--no-localize", dest="localize", action="store_false", default=None, help="do not localize a mismatch"
+    )
+    r.add_argument("--localize-max-keys", type=int, help="diverging keys named per bucket at most (default 1000)")
     r.set_defaults(func=_cmd_run, parser=r)
 
 
@@ -162,6 +180,29 @@ def _add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     d.add_argument("--memiavl-dir", type=Path, help="with --seidb: the memiavl root")
     d.add_argument("--sink", dest="sink_url", metavar="SINK", default=None, help="default: file://<dir>/sealed")
     d.set_defaults(func=_cmd_demo, parser=d)
+
+
+def _add_localize(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    loc = sub.add_parser(
+        "localize",
+        help="name the keys behind a bucket mismatch (exit 0 no divergence, 1 divergence found, 2 failure)",
+        description="Shard and list a node's buckets on both stores with seidb until the diverging keys are "
+        "named. Exit codes: 0 no divergence, 1 divergence found, 2 failure.",
+    )
+    loc.add_argument("--height", type=int, required=True, help="the height to compare (both stores must hold it)")
+    loc.add_argument("--flatkv-dir", required=True, type=Path)
+    loc.add_argument("--memiavl-dir", required=True, type=Path)
+    loc.add_argument(
+        "--bucket", dest="buckets", action="append", required=True, choices=BUCKETS, help="repeat for several"
+    )
+    loc.add_argument("--normalization", choices=[n.value for n in Normalization], help="memiavl decoder (semantic)")
+    loc.add_argument("--seidb", dest="seidb_path", metavar="SEIDB", help="default: $EVMDIGEST_SEIDB or `seidb`")
+    loc.add_argument("--max-keys", type=int, help="keys named per bucket at most (default 1000; more: capped)")
+    loc.add_argument("--max-passes", type=int, help="seidb passes per bucket at most (default 32)")
+    loc.add_argument("--sink", dest="sink_url", metavar="SINK", help="seal the report there (s3://… or file:///…)")
+    loc.add_argument("--node", help="node label: the report goes under <sink>/<node>/")
+    loc.add_argument("--timeout", type=float, help="per-pass timeout in seconds")
+    loc.set_defaults(func=_cmd_localize, parser=loc)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -14,13 +14,15 @@ from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from evmdigest.models import Normalization, OpenMode
+from evmdigest.models import BUCKETS, Normalization, OpenMode
 from evmdigest.sim.generate import DIVERGE_BUCKET
 
 Height = Annotated[int | None, Field(ge=1)]
 """A segment boundary height; None seals the newest memiavl snapshot not yet sealed."""
 Timeout = Annotated[float | None, Field(gt=0)]
 """Seconds one scan may run before it is killed; None: the SeidbCli block's (3600)."""
+MaxKeys = Annotated[int, Field(ge=1)]
+"""Diverging keys localization names per bucket at most (more: the bucket is reported `capped`)."""
 DEFAULT_NORMALIZATIONS: tuple[Normalization, ...] = tuple(Normalization)
 DIVERGE_CHOICES: tuple[str, ...] = tuple(DIVERGE_BUCKET)
 
@@ -63,6 +65,15 @@ def _build(model: type[_Checked], values: Mapping[str, Any]) -> Any:
         raise RequestError(field, f"{{{field}}}: {message}") from None
 
 
+def _check_store_dirs(request: RunRequest | LocalizeRequest) -> None:
+    for field in ("flatkv_dir", "memiavl_dir"):
+        value: Path = getattr(request, field)
+        if not value.expanduser().is_dir():
+            raise RequestError(
+                field, f"{{{field}}}: {quoted(str(value))} is not a directory on this worker; give the store's path"
+            )
+
+
 class _Checked(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -87,6 +98,8 @@ class RunRequest(_Checked):
     region: str | None = None
     node: str | None = None
     timeout: Timeout = None
+    localize: bool = True
+    localize_max_keys: MaxKeys = 1000
 
     @field_validator("normalizations")
     @classmethod
@@ -108,12 +121,7 @@ class RunRequest(_Checked):
 
     def check_stores(self) -> None:
         """Both store dirs exist here; run on the machine that scans them (the flow's worker)."""
-        for field in ("flatkv_dir", "memiavl_dir"):
-            value: Path = getattr(self, field)
-            if not value.expanduser().is_dir():
-                raise RequestError(
-                    field, f"{{{field}}}: {quoted(str(value))} is not a directory on this worker; give the store's path"
-                )
+        _check_store_dirs(self)
 
 
 class DemoRequest(_Checked):
@@ -140,3 +148,32 @@ class DemoRequest(_Checked):
         if self.seidb_path and (self.flatkv_dir is None or self.memiavl_dir is None):
             raise RequestError("seidb_path", "{seidb_path} needs {flatkv_dir} and {memiavl_dir} of a real node")
         return self
+
+
+class LocalizeRequest(_Checked):
+    """`evm-digest localize`: the diverging keys of named buckets on a node, ad hoc (no verdict needed)."""
+
+    height: Annotated[int, Field(ge=1)]
+    flatkv_dir: Path
+    memiavl_dir: Path
+    buckets: tuple[str, ...]
+    normalization: Normalization = Normalization.SEMANTIC
+    seidb_path: str | None = None
+    max_keys: MaxKeys = 1000
+    max_passes: Annotated[int, Field(ge=1)] = 32
+    sink_url: str | None = None
+    node: str | None = None
+    timeout: Timeout = None
+
+    @field_validator("buckets")
+    @classmethod
+    def _known_buckets(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for bucket in value:
+            if bucket not in BUCKETS:
+                raise RequestError("buckets", f"{{buckets}}: {quoted(bucket)} is not one of {', '.join(BUCKETS)}")
+        if not value:
+            raise RequestError("buckets", f"{{buckets}}: name at least one of {', '.join(BUCKETS)}")
+        return tuple(dict.fromkeys(value))
+
+    def check_stores(self) -> None:
+        _check_store_dirs(self)

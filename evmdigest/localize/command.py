@@ -19,7 +19,7 @@ from evmdigest.localize.report import PublishedDivergence, bucket_lines, diverge
 from evmdigest.localize.run import localize, unknown
 from evmdigest.request import LocalizeRequest, RequestError
 from evmdigest.segments import divergence_key, record_key
-from evmdigest.seidb.errors import ReportError, SeidbError
+from evmdigest.seidb.errors import SeidbError, SeidbFailed
 from evmdigest.seidb.runner import SeidbRunner
 
 EXIT_NO_DIVERGENCE, EXIT_DIVERGENCE, EXIT_FAILURE = 0, 1, 2
@@ -40,8 +40,14 @@ def run_localize(request: LocalizeRequest, *, flags: dict[str, str] | None = Non
     except RequestError as exc:
         print(f"evm-digest localize: {exc.render(flags)}", file=sys.stderr)
         return EXIT_FAILURE
-    except (SeidbError, ReportError, StoreChanged, SinkError, ValueError) as exc:
-        print(f"evm-digest localize: {exc}", file=sys.stderr)
+    except SeidbFailed as exc:
+        said = [line[len("Error: ") :] for line in exc.stderr_tail.splitlines() if line.startswith("Error: ")]
+        print(f"evm-digest localize: seidb exited with code {exc.exit_code}: {' '.join(exc.argv)}", file=sys.stderr)
+        said += (exc.stdout_tail.strip().splitlines() or ["(no output)"])[-1:]  # no cobra line: stdout's last
+        print(f"  seidb: {said[0]}", file=sys.stderr)
+        return EXIT_FAILURE
+    except (SeidbError, StoreChanged, SinkError, ValueError) as exc:
+        print(f"evm-digest localize: {str(exc).splitlines()[0]}", file=sys.stderr)
         return EXIT_FAILURE
     print_localization(localization, published, out=out)
     return EXIT_DIVERGENCE if diverged(localization) else EXIT_NO_DIVERGENCE
