@@ -17,13 +17,15 @@ from prefect.states import Completed, Failed
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from blocks import DigestSink, SeidbCli
+from evmdigest.localize.report import divergence_markdown
 from evmdigest.models import Normalization, OpenMode
-from evmdigest.request import DEFAULT_NORMALIZATIONS, Height, RunRequest, Timeout
+from evmdigest.request import DEFAULT_NORMALIZATIONS, Height, MaxKeys, RunRequest, Timeout
 from evmdigest.segments import RECORD_KEY_PREFIX, newest_unsealed, sealed_pairs, snapshot_heights
 from evmdigest.seidb import ScanResult
 from evmdigest.seidb.procs import kill_run
 from evmdigest.tables import bucket_table, verdict_markdown
 from evmdigest.verdict.outcome import GateOutcome, PublishedRecord, ScanTiming
+from flows.localize import localize_mismatches
 from flows.tasks import assert_versions, compare_emit, flatkv_digest, memiavl_digest
 
 DEFAULT_SINK_ENV = "EVMDIGEST_SINK"
@@ -81,6 +83,8 @@ def evm_logical_digest(
     sink_url: str | None = None,
     node: str | None = None,
     scan_timeout: Timeout = None,
+    localize: bool = True,
+    localize_max_keys: MaxKeys = 1000,
 ) -> Any:
     """Seal the EVM state at a segment boundary: FlatKV vs memIAVL logical digests, gated on height.
 
@@ -97,6 +101,8 @@ def evm_logical_digest(
         sink_url: s3://bucket/prefix or file:///dir when no block is chosen (default $EVMDIGEST_SINK, else ./out).
         node: Node label for records, events (resource evm-digest.node.<label>) and artifact keys.
         scan_timeout: Seconds one scan may run before it is killed (default: the SeidbCli block's, 3600).
+        localize: After a mismatch is published, name the diverging keys (sealed beside the record).
+        localize_max_keys: Diverging keys named per bucket at most; more is reported as capped.
     """
     logger = get_run_logger()
     request = RunRequest.create(
@@ -109,6 +115,8 @@ def evm_logical_digest(
         sink_url=sink_url,
         node=node,
         timeout=scan_timeout,
+        localize=localize,
+        localize_max_keys=localize_max_keys,
     )
     request.check_stores()
     seidb_cli = resolve_seidb(seidb, request.seidb_path)
@@ -148,6 +156,11 @@ def evm_logical_digest(
     outcome = GateOutcome(
         height=height, node=node_label, published=published, table=table.to_dict(orient="records"), scans=scans
     )
+    if request.localize and not outcome.all_match:  # the records are sealed already; localizing cannot lose them
+        outcome.divergences = localize_mismatches(
+            outcome, runner, str(request.flatkv_dir), str(request.memiavl_dir), sink_config,
+            request.localize_max_keys, f"evm-digest-divergence-{node_slug(node_label)}",
+        )  # fmt: skip
     _publish_artifacts(outcome, table)
     _emit_events(outcome)
     if not outcome.all_match:
@@ -178,7 +191,8 @@ def _publish_artifacts(outcome: GateOutcome, table: Any) -> None:
         description=f"Per-bucket digests at height {outcome.height} on {outcome.node}",
     )
     create_markdown_artifact(
-        markdown=verdict_markdown(outcome.height or 0, outcome.node, table, outcome.published),
+        markdown=verdict_markdown(outcome.height or 0, outcome.node, table, outcome.published)
+        + divergence_markdown(outcome.divergences),
         key=f"evm-digest-verdict-{node}",
         description=f"Verdict at height {outcome.height}",
     )
@@ -192,6 +206,7 @@ def _publish_artifacts(outcome: GateOutcome, table: Any) -> None:
 
 def _emit_events(outcome: GateOutcome) -> None:
     node = outcome.node or "node"
+    localized = {summary.normalization: summary.event_payload() for summary in outcome.divergences}
     for item in outcome.published:
         record: PublishedRecord = item
         emit_event(
@@ -205,5 +220,6 @@ def _emit_events(outcome: GateOutcome) -> None:
                 "uri": record.uri,
                 "uncompressed_sha256": record.uncompressed_sha256,
                 "already_sealed": record.already_sealed,
+                **localized.get(record.record.normalization, {}),
             },
         )

@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from blocks import DigestSink
+from evmdigest.localize.report import divergence_lines
 from evmdigest.request import DemoRequest, RunRequest
 from evmdigest.verdict.outcome import GateOutcome
 
@@ -44,6 +45,8 @@ def run(request: RunRequest) -> int:
         sink=sink,
         node=request.node,
         scan_timeout=request.timeout,
+        localize=request.localize,
+        localize_max_keys=request.localize_max_keys,
         return_state=True,
     )
     outcome = _outcome_of(state)
@@ -85,6 +88,8 @@ def print_outcome(outcome: GateOutcome) -> None:
         print(f"{record.normalization.value:<10} {verdict}{sealed}")
         print(f"  object  {item.uri}")
         print(f"  sha256  {item.uncompressed_sha256}  (uncompressed payload; `evm-digest verify <object>`)")
+    for line in divergence_lines(outcome.divergences):
+        print(line)
 
 
 def demo(request: DemoRequest) -> int:

@@ -88,9 +88,9 @@ def test_run_exit_codes_match_mismatch_and_gate_failure(
     done = _cli("run", *common, *dirs, "--sink", sink.as_uri(), "--normalization", "translator", env=env)
     assert done.returncode == 1, done.stderr[-3000:]
     assert f"digest mismatch at {HEIGHT}: code (translator)" in done.stderr
-    assert sorted(p.name for p in sink.iterdir()) == [
-        f"endpoint-digest-{HEIGHT}-translator.json.gz", f"endpoint-digest-{HEIGHT}-translator.json.gz.seal.json"
-    ]  # fmt: skip
+    objects = [f"endpoint-digest-{HEIGHT}-translator.json.gz", f"endpoint-divergence-{HEIGHT}-translator.ndjson.gz"]
+    assert sorted(p.name for p in sink.iterdir()) == sorted(objects + [f"{o}.seal.json" for o in objects])
+    assert "translator diverging keys: 1 (complete)" in done.stdout and "  code     changed " in done.stdout
 
     clamped = make_node(tmp_path, height=HEIGHT, rows=1000)
     clamped.set_faults("memiavl", clamp_version=HEIGHT - 100)
@@ -168,4 +168,4 @@ def test_localize_exit_codes_no_divergence_and_failure(tmp_path: Path, make_node
     dirs = ["--flatkv-dir", str(clean.flatkv_dir), "--memiavl-dir", str(clean.memiavl_dir)]
     wrong_height = _cli("localize", "--height", str(HEIGHT + 7), *dirs, "--bucket", "code", "--seidb", str(sim_binary))
     assert wrong_height.returncode == 2 and "Traceback" not in wrong_height.stderr
-    assert wrong_height.stderr.splitlines()[-1].startswith("  seidb: open flatkv read-only: failed to open FlatKV")
+    assert "code 1: open flatkv read-only: failed to open FlatKV" in wrong_height.stderr.splitlines()[-1]

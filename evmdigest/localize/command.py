@@ -13,9 +13,9 @@ import sys
 from typing import TextIO
 
 from evmdigest.emit import SinkError, open_sink
-from evmdigest.localize.model import Limits, Localization, RecordRef, Status
+from evmdigest.localize.model import Limits, Localization, PublishedDivergence, RecordRef, Status
 from evmdigest.localize.passes import Node, SeidbPasses, StoreChanged
-from evmdigest.localize.report import PublishedDivergence, bucket_lines, divergence_table, publish_divergence
+from evmdigest.localize.report import bucket_lines, divergence_table, publish_divergence
 from evmdigest.localize.run import localize, unknown
 from evmdigest.request import LocalizeRequest, RequestError
 from evmdigest.segments import divergence_key, record_key
@@ -30,6 +30,16 @@ DEFAULT_TIMEOUT_S = 3600.0
 def diverged(localization: Localization) -> bool:
     """Any key named, or any bucket that could not be settled key by key."""
     return bool(localization.keys) or localization.status is not Status.COMPLETE
+
+
+def describe_failure(exc: BaseException) -> str:
+    """One line: seidb's own error for a failed pass (cobra's `Error:` line, else stdout's last), else the first
+    line of the message."""
+    if isinstance(exc, SeidbFailed):
+        said = [line[len("Error: ") :] for line in exc.stderr_tail.splitlines() if line.startswith("Error: ")]
+        said += (exc.stdout_tail.strip().splitlines() or ["(no output)"])[-1:]
+        return f"seidb exited with code {exc.exit_code}: {said[0]}"
+    return (str(exc).splitlines() or [type(exc).__name__])[0]
 
 
 def run_localize(request: LocalizeRequest, *, flags: dict[str, str] | None = None, out: TextIO = sys.stdout) -> int:

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from evmdigest.models import BucketDigest, Normalization, UpperHex
 
 DIVERGENCE_SCHEMA_VERSION = 1
+FIRST_KEYS = 10  # keys a gate run shows in its markdown, events and terminal
 Method = Literal["none", "list", "shards", "find_hash", "one_side_empty"]
 
 
@@ -157,6 +158,54 @@ class Localization(BaseModel):
     def lines(self, record: RecordRef | None) -> list[dict[str, Any]]:
         """The report payload: the header, then one object per diverging key."""
         return [self.header(record).model_dump(mode="json"), *(k.model_dump(mode="json") for k in self.keys)]
+
+
+class PublishedDivergence(BaseModel):
+    uri: str
+    key: str
+    uncompressed_sha256: str
+    seal_uri: str
+    already_sealed: bool = False
+    seal_completed: bool = False
+    existing_differs: bool = False
+
+
+class DivergenceSummary(BaseModel):
+    """What a gate run shows of one normalization's localization (artifacts, events, terminal)."""
+
+    normalization: Normalization
+    status: Status | None = None
+    keys_found: int = 0
+    passes: int = 0
+    seidb_runs: int = 0
+    buckets: dict[str, str] = {}
+    first_keys: list[DivergentKey] = []
+    published: PublishedDivergence | None = None
+    error: str | None = None
+
+    @classmethod
+    def of(cls, localization: Localization, published: PublishedDivergence | None) -> DivergenceSummary:
+        return cls(
+            normalization=localization.normalization,
+            status=localization.status,
+            keys_found=len(localization.keys),
+            passes=localization.passes,
+            seidb_runs=localization.seidb_runs,
+            buckets={b.bucket: b.status.value for b in localization.buckets},
+            first_keys=localization.keys[:FIRST_KEYS],
+            published=published,
+        )
+
+    def event_payload(self) -> dict[str, Any]:
+        """The count and first keys, for the mismatch event."""
+        if self.error is not None:
+            return {"localization": "failed", "localization_error": self.error}
+        return {
+            "localization": self.status.value if self.status else None,
+            "diverging_keys": self.keys_found,
+            "first_keys": [{"bucket": k.bucket, "key": k.key, "change": k.change.value} for k in self.first_keys],
+            "divergence_uri": self.published.uri if self.published else None,
+        }
 
 
 ReportLine = TypeAdapter(DivergenceHeader | DivergentKey)

@@ -13,63 +13,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
-from pydantic import BaseModel
 
 from evmdigest.emit import Sink, SinkConflict, digest_ndjson
 from evmdigest.emit.seal import seal_key
-from evmdigest.localize.model import DivergentKey, Localization, RecordRef, Status
-from evmdigest.models import Normalization
+from evmdigest.localize.model import DivergenceSummary, Localization, PublishedDivergence, RecordRef
 
-FIRST_KEYS = 10
 TABLE_ROWS = 500
-
-
-class PublishedDivergence(BaseModel):
-    uri: str
-    key: str
-    uncompressed_sha256: str
-    seal_uri: str
-    already_sealed: bool = False
-    seal_completed: bool = False
-    existing_differs: bool = False
-
-
-class DivergenceSummary(BaseModel):
-    """What a gate run shows of one normalization's localization (artifacts, events, terminal)."""
-
-    normalization: Normalization
-    status: Status | None = None
-    keys_found: int = 0
-    passes: int = 0
-    seidb_runs: int = 0
-    buckets: dict[str, str] = {}
-    first_keys: list[DivergentKey] = []
-    published: PublishedDivergence | None = None
-    error: str | None = None
-
-    @classmethod
-    def of(cls, localization: Localization, published: PublishedDivergence | None) -> DivergenceSummary:
-        return cls(
-            normalization=localization.normalization,
-            status=localization.status,
-            keys_found=len(localization.keys),
-            passes=localization.passes,
-            seidb_runs=localization.seidb_runs,
-            buckets={b.bucket: b.status.value for b in localization.buckets},
-            first_keys=localization.keys[:FIRST_KEYS],
-            published=published,
-        )
-
-    def event_payload(self) -> dict[str, Any]:
-        """The count and first keys, for the mismatch event."""
-        if self.error is not None:
-            return {"localization": "failed", "localization_error": self.error}
-        return {
-            "localization": self.status.value if self.status else None,
-            "diverging_keys": self.keys_found,
-            "first_keys": [{"bucket": k.bucket, "key": k.key, "change": k.change.value} for k in self.first_keys],
-            "divergence_uri": self.published.uri if self.published else None,
-        }
 
 
 def publish_divergence(
@@ -170,3 +119,25 @@ def divergence_markdown(summaries: Sequence[DivergenceSummary]) -> str:
             ]
             out.append("")
     return "\n".join(out) + "\n"
+
+
+def divergence_lines(summaries: Sequence[DivergenceSummary]) -> list[str]:
+    """What `evm-digest run` / `demo` print under the verdicts: per normalization, status and first keys."""
+    lines = []
+    for summary in summaries:
+        name = summary.normalization.value
+        if summary.error is not None:
+            lines += ["", f"{name:<10} localization FAILED: {summary.error}"]
+            continue
+        status = summary.status.value if summary.status else "-"
+        shown = f", first {len(summary.first_keys)}" if len(summary.first_keys) < summary.keys_found else ""
+        lines += ["", f"{name:<10} diverging keys: {summary.keys_found} ({status}{shown}), {summary.passes} pass(es)"]
+        for key in summary.first_keys:
+            where = f"{key.address or key.key}" + (f" slot {_short(key.slot, 16)}" if key.slot else "")
+            fields = f" [{', '.join(key.account_diff)}]" if key.account_diff else ""
+            values = f"flatkv {_short(key.flatkv)} memiavl {_short(key.memiavl)}"
+            lines.append(f"  {key.bucket:<8} {key.change.value:<19} {where}  {values}{fields}")
+        if summary.published is not None:
+            sealed = " already sealed" if summary.published.already_sealed else ""
+            lines.append(f"  report  {summary.published.uri}{sealed}")
+    return lines

@@ -11,12 +11,13 @@ from pathlib import Path
 from evmdigest.emit import open_sink
 from evmdigest.localize.model import (
     DivergenceHeader,
+    DivergenceSummary,
     DivergentKey,
     Limits,
     ReportLine,
     divergence_json_schema_text,
 )
-from evmdigest.localize.report import DivergenceSummary, divergence_markdown, divergence_table, publish_divergence
+from evmdigest.localize.report import divergence_markdown, divergence_table, publish_divergence
 from evmdigest.localize.run import record_ref
 from evmdigest.segments import divergence_key_for, record_key
 from evmdigest.verdict.publish import publish
