@@ -50,14 +50,10 @@ def run_localize(request: LocalizeRequest, *, flags: dict[str, str] | None = Non
     except RequestError as exc:
         print(f"evm-digest localize: {exc.render(flags)}", file=sys.stderr)
         return EXIT_FAILURE
-    except SeidbFailed as exc:
-        said = [line[len("Error: ") :] for line in exc.stderr_tail.splitlines() if line.startswith("Error: ")]
-        print(f"evm-digest localize: seidb exited with code {exc.exit_code}: {' '.join(exc.argv)}", file=sys.stderr)
-        said += (exc.stdout_tail.strip().splitlines() or ["(no output)"])[-1:]  # no cobra line: stdout's last
-        print(f"  seidb: {said[0]}", file=sys.stderr)
-        return EXIT_FAILURE
     except (SeidbError, StoreChanged, SinkError, ValueError) as exc:
-        print(f"evm-digest localize: {str(exc).splitlines()[0]}", file=sys.stderr)
+        print(f"evm-digest localize: {describe_failure(exc)}", file=sys.stderr)
+        if isinstance(exc, SeidbFailed):
+            print(f"  command: {' '.join(exc.argv)}", file=sys.stderr)
         return EXIT_FAILURE
     print_localization(localization, published, out=out)
     return EXIT_DIVERGENCE if diverged(localization) else EXIT_NO_DIVERGENCE
