@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Literal, TypeVar
 
 from evmdigest.digest import BucketAccumulator, entry_hash
+from evmdigest.localize.model import BucketResult, DivergentKey
 from evmdigest.models import Backend, BucketDigest, FoundHash, InspectList, InspectReport, InspectShards, Normalization
 from evmdigest.seidb.argv import DigestRequest, FindHashRequest, InspectRequest
 from evmdigest.seidb.runner import SeidbRunner
@@ -33,9 +34,11 @@ class StoreChanged(Exception):
 
 @dataclass
 class PassCache:
-    """Side-independent inspect results of one run, shared by its normalizations."""
+    """What one run's normalizations can share: FlatKV inspect results, and whole bucket searches whose
+    both sides hash the same under either decoder (same rows, so the same passes and the same keys)."""
 
     reports: dict[InspectRequest, InspectReport] = field(default_factory=dict)
+    searches: dict[tuple[object, ...], tuple[BucketResult, list[DivergentKey]]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 

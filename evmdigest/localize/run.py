@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from evmdigest.localize.model import Limits, Localization, RecordRef
+from evmdigest.localize.model import BucketResult, DivergentKey, Limits, Localization, RecordRef
 from evmdigest.localize.passes import Node, PassCache, SeidbPasses
 from evmdigest.localize.search import BucketSearch, Expected
 from evmdigest.models import BUCKETS, LEGACY_BUCKET, BucketDigest
@@ -18,11 +18,21 @@ def localize(
     passes: SeidbPasses, buckets: Mapping[str, Expected], *, limits: Limits, node: str | None = None
 ) -> Localization:
     """Search each bucket in turn (in digest order); keys come out sorted by bucket, then key."""
-    results, keys = [], []
+    results: list[BucketResult] = []
+    keys: list[DivergentKey] = []
     for bucket in (name for name in BUCKETS if name in buckets):
-        search = BucketSearch(passes, bucket, limits, dict(buckets[bucket]))
-        results.append(search.run())
-        keys += search.keys()
+        expected = dict(buckets[bucket])
+        # Known digests equal under another decoder mean the same rows on both sides: reuse that search.
+        known = None if None in expected.values() else (bucket, expected["flatkv"], expected["memiavl"], limits)
+        if known is not None and known in passes.cache.searches:
+            result, found = passes.cache.searches[known]
+        else:
+            search = BucketSearch(passes, bucket, limits, expected)
+            result, found = search.run(), search.keys()
+            if known is not None:
+                passes.cache.searches[known] = (result, found)
+        results.append(result)
+        keys += found
     return Localization(
         height=passes.node.height,
         normalization=passes.node.normalization,

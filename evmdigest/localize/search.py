@@ -53,6 +53,7 @@ class BucketSearch:
     differing: int | None = None
     capped: bool = False
     whole_bucket: bool = False
+    sampled: str = ""
     empty_side: Side | None = None
     stuck: list[str] = field(default_factory=list)
 
@@ -125,14 +126,14 @@ class BucketSearch:
         self.stuck += [item.prefix for item in queue]
         self.expected = root.expected  # completed by the first shard pass when there was no verdict
 
-    def _list(self, item: _Prefix, rows: int) -> None:
+    def _list(self, item: _Prefix, rows: int) -> int:
         sides = item.sides()
         reports = self.passes.inspect(self.bucket, item.prefix, item.expected, list_limit=rows, sides=sides)
         listed: dict[Side, dict[str, InspectEntry]] = {side: {} for side in SIDES}
         for side, report in reports.items():
             assert isinstance(report, InspectList)
             listed[side] = report.entries
-        self._add({k: e for k, e in listed["flatkv"].items() if k not in MARKER_KEYS}, listed["memiavl"])
+        return self._add({k: e for k, e in listed["flatkv"].items() if k not in MARKER_KEYS}, listed["memiavl"])
 
     def _shard(self, item: _Prefix) -> list[_Prefix]:
         reports = self.passes.inspect(self.bucket, item.prefix, item.expected, sides=item.sides(), width=item.width)
@@ -159,10 +160,20 @@ class BucketSearch:
             return []
         if len(differing) > 1 and (root.rows or 0) <= self.limits.list_rows:
             return [root]  # small after all (no verdict told us): one listing beats one per shard
-        if len(names) >= WHOLE_BUCKET_MIN_SHARDS and len(differing) == len(names):
-            self.whole_bucket = True
-            return []
-        return self._children(root, differing, shards)
+        children = self._children(root, differing, shards)
+        if len(names) < WHOLE_BUCKET_MIN_SHARDS or len(differing) < len(names):
+            return children
+        # Every shard differs: a bucket-wide change, or keys scattered over every shard. One shard tells.
+        sample = min(children, key=lambda child: (child.rows or 0, child.prefix))
+        rows = sample.rows or 0
+        if rows <= self.limits.list_rows and self.used < self.limits.max_passes:
+            self.used += 1
+            differ = self._list(sample, rows)
+            if differ * 2 < rows:
+                return [child for child in children if child is not sample]  # scattered keys: go on
+            self.sampled = f"; {differ} of the {rows} rows of shard {sample.prefix} differ (the keys named)"
+        self.whole_bucket = True
+        return []
 
     def _children(
         self, item: _Prefix, differing: list[str], shards: dict[Side, dict[str, BucketDigest]]
@@ -177,21 +188,22 @@ class BucketSearch:
         return children
 
     # ---- results ---------------------------------------------------------------------------
-    def _add(self, flatkv: dict[str, InspectEntry], memiavl: dict[str, InspectEntry]) -> None:
+    def _add(self, flatkv: dict[str, InspectEntry], memiavl: dict[str, InspectEntry]) -> int:
+        """Name the keys whose values differ (up to the cap); return how many differ."""
         diff = sorted(
             key for key in flatkv.keys() | memiavl.keys() if _logical(flatkv.get(key)) != _logical(memiavl.get(key))
         )
         room = self.limits.max_keys - len(self.found)
-        if len(diff) > room:
-            diff, self.capped = diff[:room], True
-        for key in diff:
+        self.capped = self.capped or len(diff) > room
+        for key in diff[:room]:
             self.found[key] = divergent_key(self.bucket, key, _logical(flatkv.get(key)), _logical(memiavl.get(key)))
+        return len(diff)
 
     def _finish(self) -> BucketResult:
         if self.whole_bucket:
             return self._result(
-                f"every one of the {self.shards} shards differs: a change across the whole bucket "
-                "(an encoding change?), not a few keys; no keys listed",
+                f"every one of the {self.shards} shards differs{self.sampled or '; no shard small enough to sample'}:"
+                " a change across the whole bucket (an encoding change?), not a few keys",
                 Status.WHOLE_BUCKET,
             )
         if self.capped:

@@ -143,11 +143,27 @@ def test_every_shard_differing_is_reported_as_a_whole_bucket_change(sim_binary: 
     localization = localize_dirs(sim_binary, flatkv_dir, memiavl_dir, limits=Limits(list_rows=20))
     (result,) = localization.buckets
     assert result.status is Status.WHOLE_BUCKET and localization.status is Status.WHOLE_BUCKET
-    assert (result.shards, result.differing_shards, result.passes) == (20, 20, 1)
-    assert localization.keys == [] and "every one of the 20 shards differs" in result.note
+    # one shard pass, then one shard listed as a sample: all of its rows differ
+    assert (result.shards, result.differing_shards, result.passes) == (20, 20, 2)
+    assert "every one of the 20 shards differs; 5 of the 5 rows of shard" in result.note
+    truth = rows_truth(flatkv, rows)
+    assert len(localization.keys) == 5 and found(localization) < truth
+    assert len({k.address for k in localization.keys}) == 1  # the sampled shard: one contract
     # the same bucket small enough for one listing: every key named instead
     listed = localize_dirs(sim_binary, flatkv_dir, memiavl_dir)
-    assert found(listed) == rows_truth(flatkv, rows) and listed.buckets[0].status is Status.COMPLETE
+    assert found(listed) == truth and listed.buckets[0].status is Status.COMPLETE
+
+
+def test_keys_scattered_over_every_shard_are_not_a_whole_bucket_change(sim_binary: Path, tmp_path: Path) -> None:
+    rows = storage_rows(20, 6)
+    flatkv = rows
+    for contract in range(20):  # one slot in each contract: every shard differs, one row in six
+        flatkv = changed(flatkv, contract * 6 + contract % 6)
+    flatkv_dir, memiavl_dir = write_node(tmp_path, height=HEIGHT, rows=rows, flatkv_rows=flatkv)
+    localization = localize_dirs(sim_binary, flatkv_dir, memiavl_dir, limits=Limits(list_rows=20))
+    (result,) = localization.buckets
+    assert found(localization) == rows_truth(flatkv, rows) and len(localization.keys) == 20
+    assert (result.status, result.differing_shards, result.passes) == (Status.COMPLETE, 20, 21)
 
 
 def test_narrowing_jumps_to_the_end_of_an_address_then_splits_slots(sim_binary: Path, tmp_path: Path) -> None:
@@ -205,6 +221,19 @@ def test_a_translator_mismatch_is_localized_under_the_translator(
     assert key.bucket == "account" and key.key == smallest and key.change is Change.CHANGED
     assert key.flatkv is not None and key.memiavl is not None and key.flatkv[:-2] == key.memiavl[:-2]
     assert cache.reports  # the FlatKV listing is kept for the other normalization
+
+
+def test_a_second_normalization_with_the_same_digests_reuses_the_search(
+    sim_binary: Path, make_node: MakeNode, tmp_path: Path
+) -> None:
+    node = make_node(tmp_path, height=HEIGHT, rows=600, diverge="storage")
+    cache = PassCache()
+    semantic = localize_dirs(sim_binary, node.flatkv_dir, node.memiavl_dir, cache=cache)
+    translator = localize_dirs(
+        sim_binary, node.flatkv_dir, node.memiavl_dir, normalization=Normalization.TRANSLATOR, cache=cache
+    )
+    assert translator.keys == semantic.keys and found(semantic) == node_truth(node)
+    assert translator.buckets == semantic.buckets and translator.seidb_runs == 0
 
 
 def test_a_store_that_changed_since_the_verdict_fails_loudly(
