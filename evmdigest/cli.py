@@ -1,10 +1,11 @@
 """`evm-digest`: seal the EVM state of a Sei node; the front door for people and scripts. All argument
 parsing lives here.
 
-parse / verify / schema / ledger are pure core. run / demo build a typed request (evmdigest.request), check it
-completely here (store dirs, seidb, sink URL, bounds) and only then hand it to `flows.front_door`,
-which imports Prefect: a bad parameter is answered before any Prefect import or server start. Failures
-are printed by evmdigest.exits (one line, a hint, no traceback) with the exit codes in --help.
+parse / verify / schema / ledger / localize are pure core (ledger and localize parse their arguments
+in their own modules). run / demo build a typed request (evmdigest.request), check it completely here
+(store dirs, seidb, sink URL, bounds) and only then hand it to `flows.front_door`, which imports Prefect:
+a bad parameter is answered before any Prefect import or server start. Failures are
+printed by evmdigest.exits (one line, a hint, no traceback) with the exit codes in --help.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from types import ModuleType
 
 from evmdigest.exits import COMMON_EXIT_CODES, RUN_EXIT_CODES, VERIFY_EXIT_CODES, ExitCode, print_failure
 from evmdigest.ledger_command import add_ledger
+from evmdigest.localize_command import add_localize
 from evmdigest.models import Normalization, OpenMode
 from evmdigest.params import MAX_SCAN_TIMEOUT, NODE_LABEL_RULE, SEIDB_ENV, SINK_ENV
 from evmdigest.request import DIVERGE_CHOICES, DemoRequest, RequestError, RunRequest
@@ -56,29 +58,34 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
+    if args.divergence:
+        from evmdigest.localize.model import divergence_json_schema_text
+
+        sys.stdout.write(divergence_json_schema_text())
+        return 0
     from evmdigest.verdict.records import record_json_schema_text
 
     sys.stdout.write(record_json_schema_text())
     return 0
 
 
-def _flags(parser: argparse.ArgumentParser) -> dict[str, str]:
+def flags_of(parser: argparse.ArgumentParser) -> dict[str, str]:
     """Request field (= argparse dest) -> the flag that sets it, so errors name what the user typed."""
     return {a.dest: max(a.option_strings, key=len) for a in parser._actions if a.option_strings}
 
 
-def _given(args: argparse.Namespace, fields: Sequence[str]) -> dict[str, object]:
+def given(args: argparse.Namespace, fields: Sequence[str]) -> dict[str, object]:
     # Only what was given: the request's own defaults are the one place defaults live.
     return {name: getattr(args, name) for name in fields if getattr(args, name, None) is not None}
 
 
 def _refused(args: argparse.Namespace, exc: RequestError) -> int:
-    print(f"evm-digest {args.command}: {exc.render(_flags(args.parser))}", file=sys.stderr)
+    print(f"evm-digest {args.command}: {exc.render(flags_of(args.parser))}", file=sys.stderr)
     return ExitCode.FAILED
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    values = _given(args, list(RunRequest.model_fields))
+    values = given(args, list(RunRequest.model_fields))
     if "normalizations" in values:  # a repeated --normalization is harmless on the command line
         values["normalizations"] = tuple(dict.fromkeys(args.normalizations))
     try:
@@ -92,7 +99,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     try:
-        request = DemoRequest.create(**_given(args, list(DemoRequest.model_fields)))
+        request = DemoRequest.create(**given(args, list(DemoRequest.model_fields)))
         code: int = _front_door().demo(request)
     except RequestError as exc:
         return _refused(args, exc)
@@ -136,11 +143,13 @@ def build_parser() -> argparse.ArgumentParser:
     v.set_defaults(func=_cmd_verify)
 
     s = sub.add_parser("schema", help="print the JSON Schema of EndpointDigestRecord")
+    s.add_argument("--divergence", action="store_true", help="the schema of a divergence report's lines instead")
     s.set_defaults(func=_cmd_schema)
 
     _add_run(sub)
     _add_demo(sub)
     add_ledger(sub)
+    add_localize(sub)
     return parser
 
 
@@ -196,6 +205,10 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="publish even if the sink ignores conditional writes (the write-once probe fails): "
         "a second run could overwrite a sealed verdict",
     )
+    r.add_argument(
+        "--no-localize", dest="localize", action="store_false", default=None, help="do not localize a mismatch"
+    )
+    r.add_argument("--localize-max-keys", type=int, help="diverging keys named per bucket at most (default 1000)")
     r.set_defaults(func=_cmd_run, parser=r)
 
 
@@ -224,7 +237,11 @@ def _add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     d.set_defaults(func=_cmd_demo, parser=d)
 
 
-SCANNING_COMMANDS = ("run", "demo")  # stopped cleanly on SIGINT/SIGTERM, swept after kill -9 (seidb/guard.py)
+SCANNING_COMMANDS = (
+    "run",
+    "demo",
+    "localize",
+)  # stopped cleanly on SIGINT/SIGTERM, swept after kill -9 (seidb/guard.py)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

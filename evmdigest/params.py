@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, Field
 
 from evmdigest.emit.registry import has_control_characters
 from evmdigest.segments import NODE_LABEL
@@ -80,6 +80,10 @@ Height = Annotated[int | None, AfterValidator(_check_height)]
 """A segment boundary height (1 … int64 max); None seals the newest memiavl snapshot not yet sealed."""
 Timeout = Annotated[float | None, AfterValidator(_check_timeout)]
 """Seconds one scan may run before it is killed (finite, > 0, <= a week); None: the SeidbCli block's (3600)."""
+
+
+MaxKeys = Annotated[int, Field(ge=1)]
+"""Diverging keys localization names per bucket at most (more: the bucket is reported `capped`)."""
 
 
 def check_node_label(value: str, field: str = "node") -> str:

@@ -14,7 +14,7 @@ import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Self
+from typing import Annotated, Any, Self
 
 from pydantic import (
     BaseModel,
@@ -27,7 +27,7 @@ from pydantic import (
 )
 
 from evmdigest.emit.registry import check_sink_url
-from evmdigest.models import Normalization, OpenMode
+from evmdigest.models import BUCKETS, Normalization, OpenMode
 from evmdigest.params import (
     INT64_MAX,
     MAX_SCAN_TIMEOUT,
@@ -35,6 +35,7 @@ from evmdigest.params import (
     SEIDB_ENV,
     SINK_ENV,
     Height,
+    MaxKeys,
     RequestError,
     Timeout,
     check_node_label,
@@ -46,7 +47,8 @@ from evmdigest.sim.generate import DIVERGE_BUCKET
 
 __all__ = [
     "DEFAULT_NORMALIZATIONS", "DIVERGE_CHOICES", "INT64_MAX", "MAX_SCAN_TIMEOUT", "OLD_SINK_ENV", "SEIDB_ENV",
-    "SINK_ENV", "DemoRequest", "Height", "RequestError", "RunRequest", "Timeout", "quoted", "sink_url_or_default",
+    "SINK_ENV", "DemoRequest", "Height", "LocalizeRequest", "MaxKeys", "RequestError", "RunRequest", "Timeout",
+    "quoted", "sink_url_or_default",
 ]  # fmt: skip
 DEFAULT_NORMALIZATIONS: tuple[Normalization, ...] = tuple(Normalization)
 DIVERGE_CHOICES: tuple[str, ...] = tuple(DIVERGE_BUCKET)
@@ -111,6 +113,8 @@ class RunRequest(_Checked):
     timeout: Timeout = None
     # Publish even to a store that ignores conditional writes (evmdigest.emit.probe refuses it otherwise).
     allow_overwriting_store: bool = False
+    localize: bool = True
+    localize_max_keys: MaxKeys = 1000
 
     @field_validator("normalizations")
     @classmethod
@@ -145,14 +149,7 @@ class RunRequest(_Checked):
 
     def check_stores(self) -> None:
         """Both store dirs exist here; run on the machine that scans them (the flow's worker)."""
-        for field in ("flatkv_dir", "memiavl_dir"):
-            value: Path = getattr(self, field)
-            path = value.expanduser()
-            if not path.is_dir():
-                what = "is not a directory" if path.exists() else "does not exist"
-                raise RequestError(
-                    field, f"{{{field}}}: {quoted(str(value))} {what} on this machine; give the store's directory"
-                )
+        _check_store_dirs(self)
 
     def resolve(
         self, environ: Mapping[str, str] | None = None, *, seidb_block: str | None = None, sink_block: bool = False
@@ -173,6 +170,17 @@ class RunRequest(_Checked):
         if sink_url is None and not sink_block:
             sink_url = _sink_from_env(env)
         return self.model_copy(update={"seidb_path": seidb_path, "sink_url": sink_url})
+
+
+def _check_store_dirs(request: RunRequest | LocalizeRequest) -> None:
+    for field in ("flatkv_dir", "memiavl_dir"):
+        value: Path = getattr(request, field)
+        path = value.expanduser()
+        if not path.is_dir():
+            what = "is not a directory" if path.exists() else "does not exist"
+            raise RequestError(
+                field, f"{{{field}}}: {quoted(str(value))} {what} on this machine; give the store's directory"
+            )
 
 
 def _sink_url(field: str, url: str, *, endpoint_url: str | None, region: str | None, origin: str = "") -> str:
@@ -230,3 +238,43 @@ class DemoRequest(_Checked):
         if self.seidb_path and (self.flatkv_dir is None or self.memiavl_dir is None):
             raise RequestError("seidb_path", "{seidb_path} needs {flatkv_dir} and {memiavl_dir} of a real node")
         return self
+
+
+class LocalizeRequest(_Checked):
+    """`evm-digest localize`: the diverging keys of named buckets on a node, ad hoc (no verdict needed)."""
+
+    height: Annotated[int, Field(ge=1, le=INT64_MAX)]
+    flatkv_dir: Path
+    memiavl_dir: Path
+    buckets: tuple[str, ...]
+    normalization: Normalization = Normalization.SEMANTIC
+    seidb_path: str | None = None
+    max_keys: MaxKeys = 1000
+    max_passes: int = Field(default=32, ge=1)
+    sink_url: str | None = None
+    node: str | None = None
+    timeout: Timeout = None
+
+    @field_validator("buckets")
+    @classmethod
+    def _known_buckets(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for bucket in value:
+            if bucket not in BUCKETS:
+                raise RequestError("buckets", f"{{buckets}}: {quoted(bucket)} is not one of {', '.join(BUCKETS)}")
+        if not value:
+            raise RequestError("buckets", f"{{buckets}}: name at least one of {', '.join(BUCKETS)}")
+        return tuple(dict.fromkeys(value))
+
+    @field_validator("node")
+    @classmethod
+    def _label(cls, value: str | None) -> str | None:
+        return None if value is None else check_node_label(value)
+
+    @field_validator("sink_url")
+    @classmethod
+    def _sink(cls, value: str | None) -> str | None:
+        return None if value is None else _sink_url("sink_url", value, endpoint_url=None, region=None)
+
+    def check_stores(self) -> None:
+        """Both store dirs exist here; run on the machine that scans them."""
+        _check_store_dirs(self)

@@ -84,6 +84,14 @@ def divergence_key(height: int, normalization: Normalization, node: str | None =
     return f"{node_prefix(node)}{DIVERGENCE_KEY_PREFIX}{height}-{normalization.value}.ndjson.gz"
 
 
+def divergence_key_for(record: str) -> str:
+    """The divergence report beside the record at key `record` (same node directory, height, normalization)."""
+    parsed = parse_record_key(record)
+    if parsed is None:
+        raise ValueError(f"record key {record!r} is not an endpoint-digest record key")
+    return divergence_key(parsed.height, parsed.normalization, parsed.node)
+
+
 def fleet_key(height: int) -> str:
     return f"{FLEET_KEY_PREFIX}{height}.json.gz"
 

@@ -17,6 +17,7 @@ from prefect.states import Completed, Failed
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from blocks import DigestSink, SeidbCli
+from evmdigest.localize.report import divergence_markdown
 from evmdigest.models import Normalization, OpenMode
 from evmdigest.request import DEFAULT_NORMALIZATIONS, RequestError, RunRequest
 from evmdigest.seidb import ScanResult, SeidbError
@@ -26,6 +27,7 @@ from evmdigest.seidb.procs import DEFAULT_GRACE_S
 from evmdigest.tables import DIGEST_SHOWN, bucket_table, display_rows, verdict_markdown
 from evmdigest.verdict.outcome import GateOutcome, PublishedRecord, ScanTiming
 from flows import progress
+from flows.localize import localize_mismatches
 from flows.sealing import discover_height, preflight_sink, publish_verdicts
 from flows.tasks import assert_versions, flatkv_digest, memiavl_digest
 
@@ -98,6 +100,8 @@ def evm_logical_digest(
     node: str | None = None,
     scan_timeout: float | None = None,
     allow_overwriting_store: bool = False,
+    localize: bool = True,
+    localize_max_keys: int = 1000,
 ) -> Any:
     """Seal the EVM state at a segment boundary: FlatKV vs memIAVL logical digests, gated on height.
 
@@ -121,6 +125,8 @@ def evm_logical_digest(
             block's, 3600).
         allow_overwriting_store: Publish even to a store that ignores conditional writes (If-None-Match),
             which the write-once probe otherwise refuses: a second run could overwrite a sealed verdict.
+        localize: After a mismatch is published, name the diverging keys (sealed beside the record).
+        localize_max_keys: Diverging keys named per bucket at most; more is reported as capped.
     """
     logger = get_run_logger()
     request = resolved_request(
@@ -136,6 +142,8 @@ def evm_logical_digest(
         node=node,
         timeout=scan_timeout,
         allow_overwriting_store=allow_overwriting_store,
+        localize=localize,
+        localize_max_keys=localize_max_keys,
     )
     seidb_cli = seidb or SeidbCli(path=str(request.seidb_path))
     sink_config = sink or DigestSink(url=str(request.sink_url))
@@ -180,6 +188,11 @@ def evm_logical_digest(
     outcome = GateOutcome(
         height=height, node=node_label, published=published, table=table.to_dict(orient="records"), scans=scans
     )
+    if request.localize and not outcome.all_match:  # the records are sealed already; localizing cannot lose them
+        outcome.divergences = localize_mismatches(
+            outcome, runner, str(request.flatkv_dir), str(request.memiavl_dir), sink_config,
+            request.localize_max_keys, f"evm-digest-divergence-{node_slug(node_label)}",
+        )  # fmt: skip
     _publish_artifacts(outcome, table)
     _emit_events(outcome)
     if not outcome.all_match:
@@ -216,7 +229,8 @@ def _publish_artifacts(outcome: GateOutcome, table: Any) -> None:
         description=f"Per-bucket digests at {where} (first {DIGEST_SHOWN} hex; full values in the verdict)",
     )
     create_markdown_artifact(
-        markdown=verdict_markdown(outcome.height or 0, outcome.node, table, outcome.published),
+        markdown=verdict_markdown(outcome.height or 0, outcome.node, table, outcome.published)
+        + divergence_markdown(outcome.divergences),
         key=f"evm-digest-verdict-{node}",
         description=f"Verdict at {where}",
     )
@@ -231,6 +245,7 @@ def _publish_artifacts(outcome: GateOutcome, table: Any) -> None:
 
 def _emit_events(outcome: GateOutcome) -> None:
     node = outcome.node or "node"
+    localized = {summary.normalization: summary.event_payload() for summary in outcome.divergences}
     for item in outcome.published:
         record: PublishedRecord = item
         emit_event(
@@ -244,5 +259,6 @@ def _emit_events(outcome: GateOutcome) -> None:
                 "uri": record.uri,
                 "uncompressed_sha256": record.uncompressed_sha256,
                 "already_sealed": record.already_sealed,
+                **localized.get(record.record.normalization, {}),
             },
         )

@@ -73,6 +73,8 @@ def _run_flow(request: RunRequest) -> Any:
         node=request.node,
         scan_timeout=request.timeout,
         allow_overwriting_store=request.allow_overwriting_store,
+        localize=request.localize,
+        localize_max_keys=request.localize_max_keys,
         return_state=True,
     )
 
@@ -106,7 +108,8 @@ def _outcome_of(state: Any) -> GateOutcome | None:
 def print_outcome(outcome: GateOutcome) -> None:
     if not outcome.published:
         return
-    from evmdigest.tables import display_table  # pandas: only once there is a table to show
+    from evmdigest.localize.report import divergence_lines  # pandas: only once there is a table to show
+    from evmdigest.tables import display_table
 
     print(f"\nEVM logical digest at height {outcome.height} on {outcome.node} (digests abbreviated)\n")
     print(display_table(outcome.table).to_markdown(index=False))
@@ -118,6 +121,8 @@ def print_outcome(outcome: GateOutcome) -> None:
         print(f"{record.normalization.value:<10} {verdict}{sealed}")
         print(f"  object  {item.uri}")
         print(f"  sha256  {item.uncompressed_sha256}  (uncompressed payload; `evm-digest verify <object>`)")
+    for line in divergence_lines(outcome.divergences):
+        print(line)
 
 
 def demo(request: DemoRequest) -> int:

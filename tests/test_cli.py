@@ -18,6 +18,7 @@ from evmdigest.seidb import parse_report
 from evmdigest.seidb.render import render_text
 from tests.console import CLOSED_API, cli
 from tests.golden import as_printed, golden_json_line, golden_reports
+from tests.plugins.sim import MakeNode
 
 HEIGHT = 213200000
 _cli = cli
@@ -56,18 +57,8 @@ def test_schema_command_prints_the_published_schema() -> None:
     assert done.returncode == 0
     published = Path(__file__).resolve().parents[1] / "schema" / "endpoint-digest-record.schema.json"
     assert done.stdout == published.read_text()
-
-
-def _env(prefect_api: str) -> dict[str, str]:
-    return {**os.environ, "PREFECT_API_URL": prefect_api}
-
-
-def test_demo_runs_on_embedded_defaults(prefect_api: str, tmp_path: Path) -> None:
-    done = _cli("demo", "--dir", str(tmp_path / "demo"), "--rows", "500", env=_env(prefect_api))
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "semantic   MATCH" in done.stdout
-    again = _cli("demo", "--dir", str(tmp_path / "demo"), "--rows", "500", env=_env(prefect_api))
-    assert again.returncode == 0 and "already sealed" in again.stdout
+    divergence = _cli("schema", "--divergence")
+    assert divergence.stdout == (published.parent / "endpoint-divergence.schema.json").read_text()
 
 
 def test_s3_options_without_a_sink_are_refused_with_exit_2(tmp_path: Path) -> None:
@@ -145,3 +136,44 @@ def test_importing_the_cli_loads_neither_prefect_nor_boto3() -> None:
     code = f"import sys, evmdigest.cli; print(sorted(m for m in {heavy} if m in sys.modules))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def _localize(node_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    common = ["--flatkv-dir", str(node_dir / "flatkv"), "--memiavl-dir", str(node_dir / "memiavl")]
+    return _cli("localize", "--height", str(HEIGHT), *common, *args, env={**os.environ, "SEI_LOG_OUTPUT": "stderr"})
+
+
+def test_localize_prints_the_keys_seals_the_report_and_exits_1(
+    tmp_path: Path, make_node: MakeNode, sim_binary: Path
+) -> None:
+    node = make_node(tmp_path, height=HEIGHT, rows=600, diverge="account")
+    sink = (tmp_path / "sealed").as_uri()
+    args = ["--bucket", "account", "--bucket", "storage", "--seidb", str(sim_binary), "--sink", sink]
+    done = _localize(node.root, *args, "--node", "n1")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"Diverging keys at height {HEIGHT} (semantic) on n1: 1 key(s), complete" in done.stdout
+    assert "| account  | changed  | 0a account |" in done.stdout and "| nonce " in done.stdout
+    assert "storage: complete, 0 key(s), 1 pass(es) - the bucket matches" in done.stdout
+    report = f"{sink}/n1/endpoint-divergence-{HEIGHT}-semantic.ndjson.gz"
+    assert f"report  {report}\n" in done.stdout
+    verified = _cli("verify", report)
+    assert verified.returncode == 0, verified.stdout
+    again = _localize(node.root, *args, "--node", "n1")
+    assert again.returncode == 1 and f"report  {report} (already sealed)" in again.stdout
+
+
+def test_localize_exit_codes_no_divergence_and_failure(tmp_path: Path, make_node: MakeNode, sim_binary: Path) -> None:
+    clean = make_node(tmp_path, height=HEIGHT, rows=300)
+    done = _localize(clean.root, "--bucket", "storage", "--seidb", str(sim_binary))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert ": 0 key(s), complete" in done.stdout
+    missing = _localize(clean.root, "--bucket", "storage", "--seidb", str(tmp_path / "no-seidb"))
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr
+    assert str(tmp_path / "no-seidb") in missing.stderr and missing.stdout == ""
+    bad = _localize(clean.root, "--bucket", "storage", "--seidb", str(sim_binary), "--max-keys", "0")
+    assert bad.returncode == 2 and bad.stderr.startswith("evm-digest localize: --max-keys:")
+    dirs = ["--flatkv-dir", str(clean.flatkv_dir), "--memiavl-dir", str(clean.memiavl_dir)]
+    wrong_height = _cli("localize", "--height", str(HEIGHT + 7), *dirs, "--bucket", "code", "--seidb", str(sim_binary))
+    assert wrong_height.returncode == 2 and "Traceback" not in wrong_height.stderr
+    first = wrong_height.stderr.splitlines()[0]
+    assert first.startswith("evm-digest localize: seidb exited with code 1: open flatkv read-only: failed to open")

@@ -59,9 +59,9 @@ def test_exit_1_when_digests_differ_and_the_records_are_published(
     assert done.returncode == 1, done.stderr[-3000:]
     assert "Traceback" not in done.stderr
     assert f"evm-digest: digest mismatch at {HEIGHT}: code (translator)" in done.stderr
-    assert _records(sink) == [
-        f"endpoint-digest-{HEIGHT}-translator.json.gz", f"endpoint-digest-{HEIGHT}-translator.json.gz.seal.json"
-    ]  # fmt: skip
+    objects = [f"endpoint-digest-{HEIGHT}-translator.json.gz", f"endpoint-divergence-{HEIGHT}-translator.ndjson.gz"]
+    assert _records(sink) == sorted(objects + [f"{o}.seal.json" for o in objects])  # the record and its localization
+    assert "translator diverging keys: 1 (complete)" in done.stdout and "  code     changed " in done.stdout
 
 
 def test_exit_2_when_the_gate_fails_and_nothing_is_published(

@@ -11,6 +11,7 @@ from evmdigest.segments import (
     RecordKey,
     claim_key,
     divergence_key,
+    divergence_key_for,
     fleet_key,
     newest_unsealed,
     parse_fleet_key,
@@ -76,3 +77,11 @@ def test_a_nodes_record_prefix_and_claim_key_stay_in_its_own_layout() -> None:
     assert not record_key(90, Normalization.SEMANTIC, "node-a").startswith(record_prefix("node-a", 9))
     assert claim_key(9, "node-a") == "node-a/claims/claim-9.json" and claim_key(9) == "claims/claim-9.json"
     assert parse_record_key(claim_key(9, "node-a")) is None  # a claim is never read as a record
+
+
+def test_the_divergence_report_sits_beside_its_record_in_either_layout() -> None:
+    for node in (None, "node-a"):
+        record = record_key(7, Normalization.TRANSLATOR, node)
+        assert divergence_key_for(record) == divergence_key(7, Normalization.TRANSLATOR, node)
+    with pytest.raises(ValueError, match="not an endpoint-digest record key"):
+        divergence_key_for("fleet-digest-7.json.gz")

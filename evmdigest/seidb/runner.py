@@ -1,10 +1,11 @@
 """SeidbRunner: one configured seidb binary, each command run through the safe process runner.
 
-`run_digest` is the digest report (parsed live by the one report parser); `run_lines` runs any
-request of argv.py with the caller's line consumers, for commands whose parser lives elsewhere
-(inspect, find-hash). Failures are typed and one line each: SeidbNotFound, SeidbFailed classified
-from seidb's own text (failures.py), SeidbTimeout, SeidbInterrupted, ReportError (with the command
-and the stdout tail attached as a note). Every command that reads FlatKV (backend flatkv or
+`run_digest` is the digest report (parsed live by the one report parser), `run_inspect` an inspect
+pass (the inspect parser), `run_find_hash` a digest scan plus its FOUND-HASH hits; `run_lines` runs
+any request of argv.py with the caller's line consumers. Failures are typed and one line each:
+SeidbNotFound, SeidbFailed classified from seidb's own text (failures.py), SeidbTimeout,
+SeidbInterrupted, ReportError (with the command and the stdout tail attached as a note).
+Every command that reads FlatKV (backend flatkv or
 composite, inspect and find-hash included) is journaled, and a killed one's new clone dirs are
 removed (journal.py, clones.py). seidb gets a minimal environment (process.KEEP_ENV) and, for
 `--json` runs, SEI_LOG_OUTPUT=stderr unless set, so seilog lines never land beside the JSON.
@@ -19,10 +20,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from evmdigest.models import Backend, DigestReport
-from evmdigest.seidb.argv import DigestRequest, FindHashRequest, SeidbRequest, build_argv, help_argv
+from evmdigest.models import Backend, DigestReport, FoundHash, InspectReport
+from evmdigest.seidb.argv import DigestRequest, FindHashRequest, InspectRequest, SeidbRequest, build_argv, help_argv
 from evmdigest.seidb.errors import SeidbError, SeidbInterrupted, SeidbNotFound, SeidbTimeout
 from evmdigest.seidb.failures import classify
+from evmdigest.seidb.inspect import InspectParser, parse_found_hash
 from evmdigest.seidb.journal import ClonedScan
 from evmdigest.seidb.parse import ReportParser
 from evmdigest.seidb.process import (
@@ -49,6 +51,16 @@ class ScanResult:
     json_output: bool
     started_at: float
     finished_at: float
+
+
+@dataclass
+class FindHashResult:
+    """A `--find-hash` scan: its digest report and every FOUND-HASH hit, in printed order."""
+
+    request: FindHashRequest
+    report: DigestReport
+    hits: list[FoundHash]
+    argv: list[str]
 
 
 def flatkv_dir_of(request: SeidbRequest) -> Path | None:
@@ -236,3 +248,32 @@ class SeidbRunner:
             _with_command(exc, result)
             raise
         return ScanResult(request, report, result.argv, use_json, result.started_at, result.finished_at)
+
+    def run_inspect(self, request: InspectRequest, *, json_output: bool | None = None) -> InspectReport:
+        """One `--inspect-bucket` pass (shards or a listing), parsed while seidb prints it."""
+        parser = InspectParser()
+        result = self.run_lines(request, stdout=[parser.feed], json_output=json_output)
+        try:
+            return parser.finish()
+        except Exception as exc:
+            _with_command(exc, result)
+            raise
+
+    def run_find_hash(self, request: FindHashRequest, *, json_output: bool | None = None) -> FindHashResult:
+        """A digest scan that hunts one entry hash: the report and its FOUND-HASH hits (either stream:
+        `--json` builds narrate on stderr)."""
+        parser = ReportParser()
+        hits: list[FoundHash] = []
+
+        def hunt(line: str) -> None:
+            hit = parse_found_hash(line)
+            if hit is not None:
+                hits.append(hit)
+
+        result = self.run_lines(request, stdout=[parser.feed, hunt], stderr=[hunt], json_output=json_output)
+        try:
+            report = parser.finish()
+        except Exception as exc:
+            _with_command(exc, result)
+            raise
+        return FindHashResult(request, report, hits, result.argv)

@@ -11,12 +11,14 @@ import os
 import random
 import subprocess
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from evmdigest.digest import MIGRATION_MARKER_KEYS, EvmDigest
 from evmdigest.models import BUCKETS, DigestReport, MigrationBoundary, ZeroCensus
 from evmdigest.seidb.render import render_json, render_text
+from evmdigest.sim.leaves import Entry
 from evmdigest.sim.narrate import Out
 from evmdigest.sim.store import SCAN_LOG_ENV, Faults, StoreConfig
 
@@ -114,12 +116,16 @@ def hang(out: Out) -> NoReturn:
         time.sleep(3600)
 
 
-@dataclass(frozen=True)
+@dataclass
 class Divergence:
-    """The translator_diverge fault: the translator path alters (or drops) the first entry of a bucket."""
+    """The translator_diverge fault: the translator path alters (or drops) the bucket's smallest key.
+
+    The smallest key, not the first emitted: accounts come out of finalize in map order, and the digest
+    scan and every inspect pass must alter the same row for a localization to find it."""
 
     bucket: int
     drop: bool
+    done: bool = False
 
     @classmethod
     def of(cls, config: StoreConfig) -> Divergence | None:
@@ -128,8 +134,28 @@ class Divergence:
             return None
         return cls(BUCKETS.index("storage" if name == "missing-key" else name), name == "missing-key")
 
+    def _apply(self, entry: Entry) -> Entry | None:
+        self.done = True
+        return None if self.drop else diverge(entry)
 
-def diverge(entry: tuple[int, bytes, bytes, bytes]) -> tuple[int, bytes, bytes, bytes]:
+    def stream(self, entry: Entry) -> Entry | None:
+        """Leaves come in key order: the bucket's first entry is its smallest key."""
+        if self.done or entry[0] != self.bucket:
+            return entry
+        return self._apply(entry)
+
+    def finalize(self, entries: Iterable[Entry]) -> Iterator[Entry]:
+        """Accounts come in map order: alter the smallest key, keep the order."""
+        listed = list(entries)
+        targets = [entry[1] for entry in listed if entry[0] == self.bucket]
+        smallest = min(targets) if targets and not self.done else None
+        for entry in listed:
+            changed = self._apply(entry) if entry[1] == smallest else entry
+            if changed is not None:
+                yield changed
+
+
+def diverge(entry: Entry) -> Entry:
     bucket, key, logical, raw = entry
     if not logical:
         return bucket, key, b"\x01", raw

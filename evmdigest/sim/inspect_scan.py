@@ -14,6 +14,7 @@ from typing import Any
 
 from evmdigest.digest import BucketAccumulator
 from evmdigest.models import BUCKETS
+from evmdigest.sim.digester import Divergence
 from evmdigest.sim.leaves import STORAGE, Decoder
 from evmdigest.sim.memiavl import open_snapshot
 from evmdigest.sim.narrate import FLATKV_NORMALIZATION, FLATKV_SOURCE, MEMIAVL_TEXTS, Out
@@ -168,6 +169,8 @@ def _inspect_memiavl(request: ScanRequest, inspect: InspectRequest) -> int:
     start_faults(out, view.config)
     accumulator, leaves = Accumulator(inspect, out), 0
     decoder = Decoder(translator=translator, accounts=translator or inspect.bucket == "account", caller="inspect")
+    # the translator fault alters the same row here as in the digest scan, so localization can find it
+    divergence = Divergence.of(view.config) if translator else None
     progress = "  ...memiavl inspect " + ("" if translator or storage_details else "mode=semantic ")
     every = view.config.progress_every
     for key, value in view.leaves():
@@ -178,10 +181,13 @@ def _inspect_memiavl(request: ScanRequest, inspect: InspectRequest) -> int:
             _storage_detail(accumulator, view.config, key, value, raw_offset)
             continue
         entry = decoder.leaf(key, value)
+        if entry is not None and divergence is not None:
+            entry = divergence.stream(entry)
         if entry is not None:
             accumulator.consume(*entry[:3])
     if not storage_details:
-        for entry in decoder.finalize():
+        final = decoder.finalize()
+        for entry in final if divergence is None else divergence.finalize(final):
             accumulator.consume(*entry[:3])
     out.say(f"  memiavl inspect total leaves={leaves}")
     mode = request.normalization

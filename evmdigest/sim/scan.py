@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from evmdigest.models import Generation
-from evmdigest.sim.digester import MARKER_KEYS, Digester, Divergence, diverge, emit_report, hang, noise
+from evmdigest.sim.digester import MARKER_KEYS, Digester, Divergence, emit_report, hang, noise
 from evmdigest.sim.flatkv import FlatKVView, open_flatkv
 from evmdigest.sim.leaves import Decoder, Entry
 from evmdigest.sim.memiavl import MemiavlView, open_replay, open_snapshot
@@ -149,20 +149,15 @@ def run_memiavl(request: ScanRequest, logs: Logs) -> int:
     seconds = config.faults.slow * (REPLAY_SLOWDOWN if replay else 1)
     pacer = Pacer(seconds, int(config.raw.get("rows") or 1))
 
-    def consume(entry: Entry) -> None:
-        nonlocal divergence
-        if divergence is not None and entry[0] == divergence.bucket:
-            drop, divergence = divergence.drop, None
-            if drop:
-                return
-            entry = diverge(entry)
-        digester.add(*entry)
+    def consume(entry: Entry | None) -> None:
+        if entry is not None and divergence is not None:
+            entry = divergence.stream(entry)
+        if entry is not None:
+            digester.add(*entry)
 
     for key, value in _leaves_paced(view, pacer):
         leaves += 1
-        entry = decoder.leaf(key, value)
-        if entry is not None:
-            consume(entry)
+        consume(decoder.leaf(key, value))
         if leaves % every == 0:
             _, c, s, m = digester.counts()
             buffered = "" if translator else f" account_buffered={len(decoder.accounts)}"
@@ -170,8 +165,8 @@ def run_memiavl(request: ScanRequest, logs: Logs) -> int:
                 f"  progress backend=memiavl mode={mode} input_leaves={leaves} digested "
                 f"account=deferred_until_finalize{buffered} code={c} storage={s} {out.fourth}={m}"
             )
-    for entry in decoder.finalize():
-        consume(entry)
+    for entry in decoder.finalize() if divergence is None else divergence.finalize(decoder.finalize()):
+        digester.add(*entry)
     pacer.finish()
     a, c, s, m = digester.counts()
     out.say(f"  finalize backend=memiavl mode={mode} account={a} code={c} storage={s} {out.fourth}={m}")

@@ -6,12 +6,14 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from evmdigest.localize.model import DivergenceSummary
 from evmdigest.verdict.records import EndpointDigestRecord
 
 
 class PublishedRecord(BaseModel):
     record: EndpointDigestRecord
     uri: str
+    key: str | None = Field(default=None, description="the record's key in its sink (beside it: its divergence report)")
     uncompressed_sha256: str
     seal_uri: str | None = None
     already_sealed: bool = Field(default=False, description="an identical verdict was sealed by an earlier run")
@@ -40,6 +42,7 @@ class GateOutcome(BaseModel):
     table: list[dict[str, Any]] = Field(default_factory=list, description="bucket_table rows")
     scans: list[ScanTiming] = Field(default_factory=list)
     nothing_to_seal: bool = False
+    divergences: list[DivergenceSummary] = Field(default_factory=list, description="localization per mismatch")
 
     @property
     def all_match(self) -> bool:
@@ -47,4 +50,6 @@ class GateOutcome(BaseModel):
 
     def mismatch_message(self) -> str:
         parts = [item.record.mismatch_summary() for item in self.published if not item.record.match]
-        return f"digest mismatch at {self.height}: " + "; ".join(parts)
+        failed = [f"{d.normalization.value}: {d.error}" for d in self.divergences if d.error is not None]
+        note = f" (localization failed: {'; '.join(failed)})" if failed else ""
+        return f"digest mismatch at {self.height}: " + "; ".join(parts) + note

@@ -26,7 +26,7 @@ def publish(sink: Sink, key: str, record: EndpointDigestRecord) -> PublishedReco
     except SinkConflict as conflict:
         return _already_sealed(sink, key, record, conflict)
     return PublishedRecord(
-        record=record, uri=result.uri, uncompressed_sha256=result.uncompressed_sha256, seal_uri=result.seal_uri
+        record=record, uri=result.uri, key=key, uncompressed_sha256=result.uncompressed_sha256, seal_uri=result.seal_uri
     )
 
 
@@ -47,6 +47,7 @@ def _already_sealed(sink: Sink, key: str, record: EndpointDigestRecord, conflict
     return PublishedRecord(
         record=existing,
         uri=uri,
+        key=key,
         uncompressed_sha256=seal.uncompressed_sha256,
         seal_uri=sink.uri_for(seal_key(key)),
         already_sealed=True,

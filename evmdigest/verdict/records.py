@@ -12,10 +12,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from evmdigest.localize.model import Status
 from evmdigest.models import BUCKETS, Backend, DigestReport, Generation, Normalization, bucket_label
 from evmdigest.verdict.gate import check_versions
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the optional `divergence` link
 BUCKET_AXES: dict[str, tuple[str, ...]] = {
     "account": ("nonce", "code_hash"),
     "code": ("code",),
@@ -34,6 +35,20 @@ class BucketVerdict(BaseModel):
     match: bool = Field(description="digests and row counts both equal")
     flatkv_count: int = Field(ge=0)
     memiavl_count: int = Field(ge=0)
+
+
+class DivergenceLink(BaseModel):
+    """Where the keys behind a mismatch are: set only by a producer that localizes BEFORE publishing.
+
+    The gate flow publishes first (a verdict must never wait on, or be lost with, its localization) and
+    records are write-once, so its records leave this empty; its divergence report names the record
+    instead (header `record`: key and sha256), at the key beside it (`segments.divergence_key_for`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    uri: str
+    keys_found: int = Field(ge=0)
+    status: Status
 
 
 class EndpointDigestRecord(BaseModel):
@@ -61,6 +76,9 @@ class EndpointDigestRecord(BaseModel):
     )
     marker_adjustments: list[str] = Field(default_factory=list, description="FlatKV migration rows XORed out")
     mismatched_buckets: list[str] = Field(default_factory=list)
+    divergence: DivergenceLink | None = Field(
+        default=None, description="the divergence report, when localized before publishing (schema_version 2)"
+    )
 
     def verdict(self) -> dict[str, Any]:
         """What a re-run must reproduce for the seal to stand; time and provenance excluded."""

@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from evmdigest.models import Backend, Generation, Normalization
+from evmdigest.models import Backend, Generation, InspectList, InspectShards, Normalization
 from evmdigest.seidb import (
     DigestRequest,
+    FindHashRequest,
+    InspectRequest,
     ReportError,
     SeidbFailed,
     SeidbNotFound,
@@ -247,3 +249,50 @@ def test_seidb_never_sees_cloud_credentials_and_json_runs_log_to_stderr(
     block_env = SeidbRunner(sim_binary, run_tag=tag + "b", env={"SEI_LOG_OUTPUT": "stdout", "SEI_X": "1"})
     seen = _environ_of_running_scan(block_env, request, tag + "b")
     assert seen["SEI_LOG_OUTPUT"] == "stdout" and seen["SEI_X"] == "1"
+
+
+REAL = Path(__file__).resolve().parents[1] / "data" / "seidb-reports" / "real-73f917b"
+
+
+def test_run_inspect_parses_the_real_shard_and_list_output(tmp_path: Path) -> None:
+    """A stand-in binary that prints the real 73f917b inspect output for the command line it gets."""
+    shards = REAL / "flatkv-storage-changed.memiavl-semantic.inspect-shards.stdout"
+    listing = REAL / "flatkv-storage-changed.memiavl-semantic.inspect-list.stdout"
+    binary = _script(
+        tmp_path,
+        "seidb",
+        f'echo "$@" > {tmp_path}/argv\ncase "$*" in *--list*) cat {listing} ;; *) cat {shards} ;; esac\n',
+    )
+    runner = SeidbRunner(binary)
+    common = {"backend": Backend.MEMIAVL, "db_dir": Path("memiavl"), "height": 213200000, "bucket": "storage"}
+    report = runner.run_inspect(InspectRequest(**common, key_offset=5, shard_next_bytes=1), json_output=False)
+    assert isinstance(report, InspectShards) and report.total_leaves == 306
+    assert sorted(report.shards) == ["0f", "3a", "3c", "83", "96", "ac"]
+    listed = runner.run_inspect(
+        InspectRequest(**common, key_offset=5, key_prefix="3a", list_pairs=True, list_limit=0), json_output=False
+    )
+    assert isinstance(listed, InspectList) and len(listed.entries) == listed.listed == 38
+    argv = (tmp_path / "argv").read_text().split()
+    assert argv[argv.index("--key-prefix") + 1] == "3a" and argv[argv.index("--list-limit") + 1] == "0"
+
+
+def test_run_find_hash_returns_the_report_and_the_real_hit(tmp_path: Path) -> None:
+    found = REAL / "flatkv-storage-missing.memiavl-semantic.find-hash.stdout"
+    binary = _script(tmp_path, "seidb", f'echo "$@" > {tmp_path}/argv\ncat {found}\n')
+    entry = "58AD0EEFF93B2EC2388F03C90838A01A95BDD3E8D2A2B0FD44618DB481CEE197"
+    scan = DigestRequest(Backend.MEMIAVL, Path("memiavl"), 213200000, Normalization.SEMANTIC)
+    result = SeidbRunner(binary).run_find_hash(FindHashRequest(scan, entry), json_output=False)
+    assert result.report.storage.count == 228
+    (hit,) = result.hits
+    assert hit.bucket == "storage" and hit.key.startswith("65766D2F033AE81C80")
+    assert (tmp_path / "argv").read_text().split()[-2:] == ["--find-hash", entry]
+
+
+def test_run_inspect_fails_closed_on_an_incomplete_listing(tmp_path: Path) -> None:
+    listing = (REAL / "flatkv-storage-changed.flatkv.inspect-list.stdout").read_text().split("\n")
+    cut = "\n".join(line for line in listing if not line.startswith("listed="))
+    binary = _script(tmp_path, "seidb", f"cat <<'EOF'\n{cut}\nEOF\n")
+    request = InspectRequest(Backend.FLATKV, Path("flatkv"), 213200000, "storage", list_pairs=True, list_limit=0)
+    with pytest.raises(ReportError, match="listed") as err:
+        SeidbRunner(binary).run_inspect(request, json_output=False)
+    assert "command:" in "".join(getattr(err.value, "__notes__", []))

@@ -1,0 +1,101 @@
+"""`evm-digest localize`: localize named buckets of a node ad hoc, without Prefect and without a verdict.
+
+There is no verdict to start from, so each bucket's first pass is a shard pass (it also tells whether
+the bucket matches at all). With `--sink` the report is sealed where a run would seal it, naming the
+sealed record at the same height and normalization if there is one. Exit codes: 0 no divergence,
+1 divergence found (whatever the status: capped and whole-bucket included), 2 failure.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import TextIO
+
+from evmdigest.emit import SinkError, open_sink
+from evmdigest.localize.model import Limits, Localization, PublishedDivergence, RecordRef, Status
+from evmdigest.localize.passes import Node, SeidbPasses, StoreChanged
+from evmdigest.localize.report import bucket_lines, divergence_table, publish_divergence
+from evmdigest.localize.run import localize, unknown
+from evmdigest.request import LocalizeRequest, RequestError
+from evmdigest.segments import divergence_key, record_key
+from evmdigest.seidb.errors import SeidbError, SeidbFailed
+from evmdigest.seidb.runner import SeidbRunner
+
+EXIT_NO_DIVERGENCE, EXIT_DIVERGENCE, EXIT_FAILURE = 0, 1, 2
+SEIDB_ENV = "EVMDIGEST_SEIDB"
+DEFAULT_TIMEOUT_S = 3600.0
+
+
+def diverged(localization: Localization) -> bool:
+    """Any key named, or any bucket that could not be settled key by key."""
+    return bool(localization.keys) or localization.status is not Status.COMPLETE
+
+
+def describe_failure(exc: BaseException) -> str:
+    """One line: seidb's own error for a failed pass (cobra's `Error:` line, else stdout's last), else the first
+    line of the message."""
+    if isinstance(exc, SeidbFailed):
+        said = [line[len("Error: ") :] for line in exc.stderr_tail.splitlines() if line.startswith("Error: ")]
+        said += (exc.stdout_tail.strip().splitlines() or ["(no output)"])[-1:]
+        return f"seidb exited with code {exc.exit_code}: {said[0]}"
+    return (str(exc).splitlines() or [type(exc).__name__])[0]
+
+
+def run_localize(request: LocalizeRequest, *, flags: dict[str, str] | None = None, out: TextIO = sys.stdout) -> int:
+    """Localize, print the table, seal the report if a sink is named; return the exit code."""
+    try:
+        request.check_stores()
+        localization, published = _localize(request)
+    except RequestError as exc:
+        print(f"evm-digest localize: {exc.render(flags)}", file=sys.stderr)
+        return EXIT_FAILURE
+    except (SeidbError, StoreChanged, SinkError, ValueError) as exc:
+        print(f"evm-digest localize: {describe_failure(exc)}", file=sys.stderr)
+        if isinstance(exc, SeidbFailed):
+            print(f"  command: {' '.join(exc.argv)}", file=sys.stderr)
+        return EXIT_FAILURE
+    print_localization(localization, published, out=out)
+    return EXIT_DIVERGENCE if diverged(localization) else EXIT_NO_DIVERGENCE
+
+
+def _localize(request: LocalizeRequest) -> tuple[Localization, PublishedDivergence | None]:
+    binary = request.seidb_path or os.environ.get(SEIDB_ENV) or "seidb"
+    runner = SeidbRunner(binary, timeout=request.timeout or DEFAULT_TIMEOUT_S)
+    node = Node(
+        request.flatkv_dir.expanduser().resolve(),
+        request.memiavl_dir.expanduser().resolve(),
+        request.height,
+        request.normalization,
+    )
+    limits = Limits(max_keys=request.max_keys, max_passes=request.max_passes)
+    # a bad sink must fail before the passes, not after them
+    sink = open_sink(request.sink_url) if request.sink_url else None
+    localization = localize(SeidbPasses(runner, node), unknown(request.buckets), limits=limits, node=request.node)
+    if sink is None:
+        return localization, None
+    key = record_key(request.height, request.normalization, request.node)
+    seal = sink.read_seal(key)
+    record = None if seal is None else RecordRef(key=key, uncompressed_sha256=seal.uncompressed_sha256)
+    divergence = divergence_key(request.height, request.normalization, request.node)
+    return localization, publish_divergence(sink, divergence, localization, record)
+
+
+def print_localization(
+    localization: Localization, published: PublishedDivergence | None, *, out: TextIO = sys.stdout
+) -> None:
+    where = f" on {localization.node}" if localization.node else ""
+    title = f"Diverging keys at height {localization.height} ({localization.normalization.value}){where}"
+    print(f"\n{title}: {len(localization.keys)} key(s), {localization.status.value}\n", file=out)
+    if localization.keys:
+        print(divergence_table([localization]).to_markdown(index=False), file=out)
+        print(file=out)
+    for line in bucket_lines(localization):
+        print(f"  {line}", file=out)
+    print(f"  {localization.passes} pass(es), {localization.seidb_runs} seidb run(s)", file=out)
+    if published is not None:
+        state = " (already sealed)" if published.already_sealed else ""
+        if published.existing_differs:
+            state = " (a DIFFERENT report is already sealed there; kept, not overwritten)"
+        print(f"  report  {published.uri}{state}", file=out)
+        print(f"  sha256  {published.uncompressed_sha256}  (`evm-digest verify <report>`)", file=out)

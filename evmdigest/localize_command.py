@@ -1,0 +1,55 @@
+"""`evm-digest localize`: its arguments and handler. Kept apart from cli.py (which stays argparse for the
+other commands) and from the localize package, which is imported only when the command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from evmdigest.models import BUCKETS, Normalization
+
+LOCALIZE_EPILOG = """exit codes (localize):
+  0    no divergence in the named buckets
+  1    divergence found (keys named, or a bucket capped / changed as a whole / left incomplete)
+  2    failure: a parameter, seidb or the sink (seidb's own error line, then the command)
+  130  interrupted (SIGINT); 143 terminated (SIGTERM)"""
+
+
+def _cmd_localize(args: argparse.Namespace) -> int:
+    from evmdigest.cli import flags_of, given
+    from evmdigest.localize.command import EXIT_FAILURE, run_localize
+    from evmdigest.request import LocalizeRequest, RequestError
+
+    flags = flags_of(args.parser)
+    try:
+        request = LocalizeRequest.create(**given(args, list(LocalizeRequest.model_fields)))
+    except RequestError as exc:
+        print(f"evm-digest localize: {exc.render(flags)}", file=sys.stderr)
+        return EXIT_FAILURE
+    return run_localize(request, flags=flags)
+
+
+def add_localize(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    loc = sub.add_parser(
+        "localize",
+        help="name the keys behind a bucket mismatch (exit 0 no divergence, 1 divergence found, 2 failure)",
+        description="Shard and list a node's buckets on both stores with seidb until the diverging keys are named.",
+        epilog=LOCALIZE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    loc.add_argument("--height", type=int, required=True, help="the height to compare (both stores must hold it)")
+    loc.add_argument("--flatkv-dir", required=True, type=Path)
+    loc.add_argument("--memiavl-dir", required=True, type=Path)
+    loc.add_argument(
+        "--bucket", dest="buckets", action="append", required=True, choices=BUCKETS, help="repeat for several"
+    )
+    loc.add_argument("--normalization", choices=[n.value for n in Normalization], help="memiavl decoder (semantic)")
+    loc.add_argument("--seidb", dest="seidb_path", metavar="SEIDB", help="default: $EVMDIGEST_SEIDB or `seidb`")
+    loc.add_argument("--max-keys", type=int, help="keys named per bucket at most (default 1000; more: capped)")
+    loc.add_argument("--max-passes", type=int, help="seidb passes per bucket at most (default 32)")
+    loc.add_argument("--sink", dest="sink_url", metavar="SINK", help="seal the report there (s3://… or file:///…)")
+    loc.add_argument("--node", help="node label: the report goes under <sink>/<node>/")
+    loc.add_argument("--timeout", type=float, help="per-pass timeout in seconds")
+    loc.set_defaults(func=_cmd_localize, parser=loc)
