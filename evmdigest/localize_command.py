@@ -40,8 +40,8 @@ def add_localize(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     loc.add_argument("--height", type=int, required=True, help="the height to compare (both stores must hold it)")
-    loc.add_argument("--flatkv-dir", required=True, type=Path)
-    loc.add_argument("--memiavl-dir", required=True, type=Path)
+    loc.add_argument("--flatkv-dir", required=True, type=Path, help="the node's FlatKV data dir")
+    loc.add_argument("--memiavl-dir", required=True, type=Path, help="the memIAVL root (holds snapshot-<H> dirs)")
     loc.add_argument(
         "--bucket", dest="buckets", action="append", required=True, choices=BUCKETS, help="repeat for several"
     )
