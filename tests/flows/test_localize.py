@@ -95,16 +95,16 @@ def test_a_mismatch_is_localized_sealed_shown_and_a_rerun_finds_it_sealed(
 
     published = {item.record.normalization.value: item for item in outcome.published}
     for name in ("semantic", "translator"):
-        lines = _lines(s3_bucket, f"evm/endpoint-divergence-{HEIGHT}-{name}.ndjson.gz")
+        lines = _lines(s3_bucket, f"evm/node-a/endpoint-divergence-{HEIGHT}-{name}.ndjson.gz")
         header, *rows = lines
         assert header["record"] == {
-            "key": f"endpoint-digest-{HEIGHT}-{name}.json.gz",
+            "key": f"node-a/endpoint-digest-{HEIGHT}-{name}.json.gz",
             "uncompressed_sha256": published[name].uncompressed_sha256,
         }
         assert [row["key"] for row in rows] == [key.key]
     report = keys["semantic"].published
     assert report is not None
-    assert report.uri == f"s3://{s3_bucket.bucket}/evm/endpoint-divergence-{HEIGHT}-semantic.ndjson.gz"
+    assert report.uri == f"s3://{s3_bucket.bucket}/evm/node-a/endpoint-divergence-{HEIGHT}-semantic.ndjson.gz"
     verify = [sys.executable, "-m", "evmdigest.cli", "verify", report.uri, "--endpoint-url", s3_bucket.endpoint_url]
     checked = subprocess.run(verify, capture_output=True, text=True, check=False)
     assert checked.returncode == 0, checked.stdout + checked.stderr
