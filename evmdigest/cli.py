@@ -18,9 +18,10 @@ from pathlib import Path
 from types import ModuleType
 
 from evmdigest.exits import COMMON_EXIT_CODES, RUN_EXIT_CODES, VERIFY_EXIT_CODES, ExitCode, print_failure
+from evmdigest.kinds import KIND_HELP
 from evmdigest.ledger_command import add_ledger
 from evmdigest.localize_command import add_localize
-from evmdigest.models import Normalization, OpenMode
+from evmdigest.models import NodeKind, Normalization, OpenMode
 from evmdigest.params import MAX_SCAN_TIMEOUT, NODE_LABEL_RULE, SEIDB_ENV, SINK_ENV
 from evmdigest.request import DIVERGE_CHOICES, DemoRequest, RequestError, RunRequest
 from evmdigest.seidb.guard import guarded
@@ -62,6 +63,11 @@ def _cmd_schema(args: argparse.Namespace) -> int:
         from evmdigest.localize.model import divergence_json_schema_text
 
         sys.stdout.write(divergence_json_schema_text())
+        return 0
+    if args.node_digest:
+        from evmdigest.verdict.node_records import node_json_schema_text
+
+        sys.stdout.write(node_json_schema_text())
         return 0
     from evmdigest.verdict.records import record_json_schema_text
 
@@ -142,7 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--region", default=None, help="AWS region (default: boto3's chain)")
     v.set_defaults(func=_cmd_verify)
 
-    s = sub.add_parser("schema", help="print the JSON Schema of EndpointDigestRecord")
+    s = sub.add_parser("schema", help="print the JSON Schema of EndpointDigestRecord (or NodeDigestRecord)")
+    s.add_argument("--node-digest", action="store_true", help="NodeDigestRecord: composite, memiavl, flatkv nodes")
     s.add_argument("--divergence", action="store_true", help="the schema of a divergence report's lines instead")
     s.set_defaults(func=_cmd_schema)
 
@@ -159,13 +166,21 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     r = sub.add_parser(
         "run",
         help="run the evm-logical-digest gate flow once and print the verdict",
-        description="Scan FlatKV and memIAVL at one height, gate on the opened versions, publish sealed records.",
+        description="Scan the node's stores at one height (by its --kind), gate on the opened versions, "
+        "publish sealed records.",
         epilog=RUN_EXIT_CODES,
         formatter_class=_Help,
     )
     r.add_argument("--height", type=int, help="segment boundary height; omit to seal the newest unsealed snapshot")
-    r.add_argument("--flatkv-dir", required=True, type=Path, help="the node's FlatKV data dir")
-    r.add_argument("--memiavl-dir", required=True, type=Path, help="the memIAVL root (holds snapshot-<H> dirs)")
+    r.add_argument(
+        "--kind",
+        choices=[k.value for k in NodeKind],
+        help=f"what the node's EVM state is read from (default pair). {KIND_HELP}",
+    )
+    r.add_argument("--flatkv-dir", type=Path, help="the node's FlatKV data dir (pair, composite, flatkv)")
+    r.add_argument(
+        "--memiavl-dir", type=Path, help="the memIAVL root, holding snapshot-<H> dirs (pair, composite, memiavl)"
+    )
     r.add_argument(
         "--normalization",
         dest="normalizations",

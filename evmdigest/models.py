@@ -31,6 +31,27 @@ class Normalization(StrEnum):
     TRANSLATOR = "translator"
 
 
+class NodeKind(StrEnum):
+    """What a node's EVM state is read from, and so which logical digest(s) it seals (README "Node kinds")."""
+
+    PAIR = "pair"  # FlatKV + memIAVL each hold the whole state: compared with each other by the gate
+    COMPOSITE = "composite"  # mid-migration: the state is split; seidb's composite backend reads both as one
+    MEMIAVL = "memiavl"  # unmigrated: memIAVL only (per normalization)
+    FLATKV = "flatkv"  # fully migrated: FlatKV only
+
+
+def endpoint_name(backend: Backend, normalization: Normalization | None = None) -> str:
+    """One logical digest a node reports: `flatkv`, `composite`, `memiavl/<normalization>` (= the scan's label)."""
+    return backend.value if normalization is None else f"{backend.value}/{normalization.value}"
+
+
+ENDPOINTS: tuple[str, ...] = (
+    endpoint_name(Backend.FLATKV),
+    endpoint_name(Backend.COMPOSITE),
+    *(endpoint_name(Backend.MEMIAVL, n) for n in Normalization),
+)
+
+
 class OpenMode(StrEnum):
     SNAPSHOT = "snapshot"
     REPLAY = "replay"
@@ -90,6 +111,18 @@ class ZeroCensus(BaseModel):
     live_accounts_without_codehash_row: int = Field(ge=0)
 
 
+class CompositeCounts(BaseModel):
+    """A composite scan's narration: `  composite flatkv rows=N` (every FlatKV row the scan iterated, any
+    module, marker rows included) and `  composite memiavl leaves=N consumed_unmigrated=M` (absent once the
+    migration is complete: memIAVL is skipped). Printed on stdout by text builds, on stderr by --json ones."""
+
+    model_config = ConfigDict(frozen=True)
+
+    flatkv_rows: int | None = Field(None, ge=0)
+    memiavl_leaves: int | None = Field(None, ge=0)
+    consumed_unmigrated: int | None = Field(None, ge=0)
+
+
 class DigestReport(BaseModel):
     """One `seidb evm-logical-digest` report, whichever form it was read from."""
 
@@ -111,6 +144,7 @@ class DigestReport(BaseModel):
     marker_adjustments: tuple[str, ...] = ()
     zero_census: ZeroCensus | None = None
     migration_boundary: MigrationBoundary | None = Field(None, description="composite reports only")
+    composite_counts: CompositeCounts | None = Field(None, description="composite narration, when it was seen")
 
     def bucket(self, name: str) -> BucketDigest:
         """Look a bucket up by any of its names (`legacy` and `misc` are the same bucket)."""

@@ -27,7 +27,8 @@ from pydantic import (
 )
 
 from evmdigest.emit.registry import check_sink_url
-from evmdigest.models import BUCKETS, Normalization, OpenMode
+from evmdigest.kinds import KIND_DIRS
+from evmdigest.models import BUCKETS, NodeKind, Normalization, OpenMode
 from evmdigest.params import (
     INT64_MAX,
     MAX_SCAN_TIMEOUT,
@@ -51,6 +52,7 @@ __all__ = [
     "quoted", "sink_url_or_default",
 ]  # fmt: skip
 DEFAULT_NORMALIZATIONS: tuple[Normalization, ...] = tuple(Normalization)
+_STORE = {"flatkv_dir": "FlatKV", "memiavl_dir": "memIAVL"}
 DIVERGE_CHOICES: tuple[str, ...] = tuple(DIVERGE_BUCKET)
 _log = logging.getLogger("evmdigest.request")
 
@@ -84,9 +86,14 @@ class _Checked(BaseModel):
         if not (isinstance(value, str) and not value.strip()):
             return value
         name = str(info.field_name)
-        if cls.model_fields[name].is_required():
+        if cls._required(name, info.data):
             raise RequestError(name, f"{{{name}}} is empty; give it (in a deployment: set its variable, then deploy)")
         return None
+
+    @classmethod
+    def _required(cls, name: str, earlier: Mapping[str, Any]) -> bool:
+        """Whether field `name` must be given, knowing the fields validated before it."""
+        return cls.model_fields[name].is_required()
 
     @field_validator("*", mode="after")
     @classmethod
@@ -98,10 +105,12 @@ class _Checked(BaseModel):
 
 
 class RunRequest(_Checked):
-    """One gate run: which stores, which height, which decoders, which seidb and sink, how long."""
+    """One gate run: which kind of node, which stores, which height, which decoders, which seidb and sink,
+    how long. The store dirs are the kind's (evmdigest.kinds.KIND_DIRS): each required, no other given."""
 
-    flatkv_dir: Path
-    memiavl_dir: Path
+    kind: NodeKind = NodeKind.PAIR
+    flatkv_dir: Path | None = None
+    memiavl_dir: Path | None = None
     height: Height = None
     normalizations: tuple[Normalization, ...] = DEFAULT_NORMALIZATIONS
     open_mode: OpenMode = OpenMode.SNAPSHOT
@@ -115,6 +124,11 @@ class RunRequest(_Checked):
     allow_overwriting_store: bool = False
     localize: bool = True
     localize_max_keys: MaxKeys = 1000
+
+    @classmethod
+    def _required(cls, name: str, earlier: Mapping[str, Any]) -> bool:
+        kind = earlier.get("kind")  # validated before the dirs (declared first)
+        return super()._required(name, earlier) or (isinstance(kind, NodeKind) and name in KIND_DIRS[kind])
 
     @field_validator("normalizations")
     @classmethod
@@ -141,6 +155,25 @@ class RunRequest(_Checked):
         return _sink_url("sink_url", value, endpoint_url=info.data.get("endpoint_url"), region=info.data.get("region"))
 
     @model_validator(mode="after")
+    def _stores_of_the_kind(self) -> Self:
+        kind = self.kind.value
+        for field in ("flatkv_dir", "memiavl_dir"):
+            given = getattr(self, field) is not None
+            if field in KIND_DIRS[self.kind] and not given:
+                raise RequestError(field, f"{{{field}}} is required: a {kind} node reads its {_STORE[field]} store")
+            if field not in KIND_DIRS[self.kind] and given:
+                raise RequestError(
+                    field,
+                    f"{{{field}}}: a {kind} node has no {_STORE[field]} store; drop {{{field}}} "
+                    "or declare the kind that has both stores ({kind} pair or composite)",
+                )
+        if self.kind is NodeKind.FLATKV and self.height is None:
+            raise RequestError(
+                "height", "{height} is required: a flatkv node has no memIAVL snapshots to find the next height by"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _s3_options_need_a_sink(self) -> Self:
         if self.sink_url is None and (self.endpoint_url or self.region):
             field = "endpoint_url" if self.endpoint_url else "region"
@@ -148,7 +181,7 @@ class RunRequest(_Checked):
         return self
 
     def check_stores(self) -> None:
-        """Both store dirs exist here; run on the machine that scans them (the flow's worker)."""
+        """The kind's store dirs exist here; run on the machine that scans them (the flow's worker)."""
         _check_store_dirs(self)
 
     def resolve(
@@ -173,7 +206,8 @@ class RunRequest(_Checked):
 
 
 def _check_store_dirs(request: RunRequest | LocalizeRequest) -> None:
-    for field in ("flatkv_dir", "memiavl_dir"):
+    fields = KIND_DIRS[request.kind] if isinstance(request, RunRequest) else ("flatkv_dir", "memiavl_dir")
+    for field in fields:
         value: Path = getattr(request, field)
         path = value.expanduser()
         if not path.is_dir():

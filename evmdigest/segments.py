@@ -4,11 +4,14 @@ Every object key we write is built here and nowhere else:
 
     [<node>/]endpoint-digest-<height>-<normalization>.json.gz       a verdict record (+ .seal.json)
     [<node>/]endpoint-divergence-<height>-<normalization>.ndjson.gz  the keys behind a mismatch
+    [<node>/]node-digest-<height>-<endpoint>.json.gz                 a single-endpoint node's digest (+ .seal.json)
     fleet-digest-<height>.json.gz                                    the fleet verdict at a height
     [<node>/]claims/claim-<height>.json                              a run's claim on a height (transient)
 
 A named node's objects live under `<node>/`, so nodes sharing a sink never collide; an unnamed single
-node keeps the seed's flat layout, which stays readable.
+node keeps the seed's flat layout, which stays readable. `<endpoint>` is composite, flatkv,
+memiavl-semantic or memiavl-translator (the endpoint name with `/` as `-`): composite, flatkv and memiavl
+nodes (evmdigest.kinds) seal node digests; pair nodes seal endpoint records.
 """
 
 from __future__ import annotations
@@ -17,17 +20,21 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from evmdigest.emit.keys import CLAIMS_DIR
-from evmdigest.models import Normalization
+from evmdigest.models import ENDPOINTS, Normalization
 
 SNAPSHOT_DIR = re.compile(r"^snapshot-(\d{20})$")
 RECORD_KEY_PREFIX = "endpoint-digest-"
 DIVERGENCE_KEY_PREFIX = "endpoint-divergence-"
 FLEET_KEY_PREFIX = "fleet-digest-"
+NODE_DIGEST_KEY_PREFIX = "node-digest-"
 _NORMS = "|".join(re.escape(n.value) for n in Normalization)
 RECORD_KEY = re.compile(rf"^{re.escape(RECORD_KEY_PREFIX)}(\d+)-({_NORMS})\.json\.gz$")
 DIVERGENCE_KEY = re.compile(rf"^{re.escape(DIVERGENCE_KEY_PREFIX)}(\d+)-({_NORMS})\.ndjson\.gz$")
+_SLUGS = "|".join(re.escape(e.replace("/", "-")) for e in ENDPOINTS)
+NODE_DIGEST_KEY = re.compile(rf"^{re.escape(NODE_DIGEST_KEY_PREFIX)}(\d+)-({_SLUGS})\.json\.gz$")
 FLEET_KEY = re.compile(rf"^{re.escape(FLEET_KEY_PREFIX)}(\d+)\.json\.gz$")
 # A node label is a path segment of the layout: DNS-hostname-like, so it is safe in keys, URLs and logs.
 NODE_LABEL = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$")
@@ -40,6 +47,15 @@ class RecordKey:
     node: str | None
     height: int
     normalization: Normalization
+
+
+@dataclass(frozen=True)
+class NodeDigestKey:
+    """Where a node digest record sits: its node (None in the flat layout), height and endpoint."""
+
+    node: str | None
+    height: int
+    endpoint: str
 
 
 def snapshot_dir_name(height: int) -> str:
@@ -76,6 +92,17 @@ def record_prefix(node: str | None = None, height: int | None = None) -> str:
     return f"{node_prefix(node)}{RECORD_KEY_PREFIX}" + ("" if height is None else f"{height}-")
 
 
+def node_digest_key(height: int, endpoint: str, node: str | None = None) -> str:
+    if endpoint not in ENDPOINTS:
+        raise ValueError(f"endpoint: {endpoint!r} is not one of {', '.join(ENDPOINTS)}")
+    return f"{node_prefix(node)}{NODE_DIGEST_KEY_PREFIX}{height}-{endpoint.replace('/', '-')}.json.gz"
+
+
+def node_digest_prefix(node: str | None = None, height: int | None = None) -> str:
+    """The key prefix of a node's node digests (of one height when given)."""
+    return f"{node_prefix(node)}{NODE_DIGEST_KEY_PREFIX}" + ("" if height is None else f"{height}-")
+
+
 def claim_key(height: int, node: str | None = None) -> str:
     return f"{node_prefix(node)}{CLAIMS_DIR}/claim-{height}.json"
 
@@ -105,6 +132,26 @@ def parse_record_key(key: str) -> RecordKey | None:
     return RecordKey(head or None, int(match.group(1)), Normalization(match.group(2)))
 
 
+def parse_node_digest_key(key: str) -> NodeDigestKey | None:
+    """The node digest a key names, in either layout, else None."""
+    head, _, name = key.rpartition("/")
+    match = NODE_DIGEST_KEY.match(name)
+    if match is None or (head and not NODE_LABEL.match(head)):
+        return None
+    endpoint = next(e for e in ENDPOINTS if e.replace("/", "-") == match.group(2))
+    return NodeDigestKey(head or None, int(match.group(1)), endpoint)
+
+
+def sealed_endpoints(keys: Iterable[str], node: str | None = None) -> set[tuple[int, str]]:
+    """(height, endpoint) of the node digests of `node` (None: the flat layout) among `keys`."""
+    found = set()
+    for key in keys:
+        parsed = parse_node_digest_key(key)
+        if parsed is not None and parsed.node == node:
+            found.add((parsed.height, parsed.endpoint))
+    return found
+
+
 def parse_fleet_key(key: str) -> int | None:
     """The height of a fleet verdict key, else None."""
     match = FLEET_KEY.match(key)
@@ -121,11 +168,12 @@ def sealed_pairs(keys: Iterable[str], node: str | None = None) -> set[tuple[int,
     return pairs
 
 
-def newest_unsealed(
-    heights: Sequence[int], sealed: set[tuple[int, Normalization]], normalizations: Sequence[Normalization]
-) -> int | None:
-    """The newest snapshot height missing a record for any requested normalization, or None."""
+_Part = TypeVar("_Part")
+
+
+def newest_unsealed(heights: Sequence[int], sealed: set[tuple[int, _Part]], parts: Sequence[_Part]) -> int | None:
+    """The newest snapshot height missing a record for any requested part (normalization or endpoint), or None."""
     for height in sorted(heights, reverse=True):
-        if any((height, normalization) not in sealed for normalization in normalizations):
+        if any((height, part) not in sealed for part in parts):
             return height
     return None

@@ -12,8 +12,8 @@ from typing import Any
 
 import pandas as pd
 
-from evmdigest.models import BUCKETS, DigestReport, Normalization, bucket_label
-from evmdigest.verdict.outcome import PublishedRecord
+from evmdigest.models import BUCKETS, DigestReport, NodeKind, Normalization, bucket_label
+from evmdigest.verdict.outcome import PublishedNodeDigest, PublishedRecord
 
 
 def bucket_table(flatkv: DigestReport, memiavl: Mapping[Normalization, DigestReport]) -> pd.DataFrame:
@@ -33,6 +33,20 @@ def bucket_table(flatkv: DigestReport, memiavl: Mapping[Normalization, DigestRep
             row[f"{prefix}_count"] = right.count
             row[f"{prefix}_digest"] = right.digest
             row[f"{prefix}_match"] = right == left
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def node_table(reports: Mapping[str, DigestReport]) -> pd.DataFrame:
+    """A single-endpoint node's table: a row per bucket, the count and digest of each endpoint it scanned."""
+    generations = [report.generation for report in reports.values()]
+    rows = []
+    for name in (*BUCKETS, "final"):
+        row: dict[str, object] = {"bucket": bucket_label(name, generations)}
+        for endpoint, report in reports.items():
+            prefix = endpoint.replace("/", "_")  # memiavl_semantic_count reads as `semantic count`
+            row[f"{prefix}_count"] = report.bucket(name).count
+            row[f"{prefix}_digest"] = report.bucket(name).digest
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -83,4 +97,23 @@ def verdict_markdown(height: int, node: str | None, table: pd.DataFrame, publish
     lines += ["", "## Per-bucket digests", "", table.to_markdown(index=False), ""]
     lines.append("Verify any object with `evm-digest verify <uri>`.")
     lines.append("`balance` is never proved: the semantic decoder zeroes it.")
+    return "\n".join(lines) + "\n"
+
+
+def node_markdown(
+    height: int, node: str | None, kind: NodeKind, table: pd.DataFrame, published: Sequence[PublishedNodeDigest]
+) -> str:
+    lines = [f"# EVM logical digest at {height}" + (f" on {node}" if node else "") + f" ({kind.value} node)", ""]
+    lines += ["| endpoint | FINAL digest | count | boundary | object | uncompressed sha256 |", "|---" * 6 + "|"]
+    for item in published:
+        record = item.record
+        boundary = record.boundary.boundary_text() if record.boundary else "-"
+        sealed = " (already sealed)" if item.already_sealed else ""
+        lines.append(
+            f"| {record.endpoint}{sealed} | `{record.digest}` | {record.count} | {boundary} | {item.uri} "
+            f"| `{item.uncompressed_sha256}` |"
+        )
+    lines += ["", "## Per-bucket digests", "", table.to_markdown(index=False), ""]
+    lines.append("A node of this kind is proved by other nodes: compare it in a fleet (`evm-digest fleet`).")
+    lines.append("Verify any object with `evm-digest verify <uri>`.")
     return "\n".join(lines) + "\n"

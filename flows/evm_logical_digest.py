@@ -17,8 +17,9 @@ from prefect.states import Completed, Failed
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from blocks import DigestSink, SeidbCli
+from evmdigest.kinds import node_scans
 from evmdigest.localize.report import divergence_markdown
-from evmdigest.models import Normalization, OpenMode
+from evmdigest.models import NodeKind, Normalization, OpenMode
 from evmdigest.request import DEFAULT_NORMALIZATIONS, RequestError, RunRequest
 from evmdigest.seidb import ScanResult, SeidbError
 from evmdigest.seidb.journal import stop_run
@@ -28,8 +29,9 @@ from evmdigest.tables import DIGEST_SHOWN, bucket_table, display_rows, verdict_m
 from evmdigest.verdict.outcome import GateOutcome, PublishedRecord, ScanTiming
 from flows import progress
 from flows.localize import localize_mismatches
+from flows.node_seal import seal_node_digests
 from flows.sealing import discover_height, preflight_sink, publish_verdicts
-from flows.tasks import assert_versions, flatkv_digest, memiavl_digest
+from flows.tasks import assert_versions, check_node_state, submit_scan
 
 # Scans are subprocesses that wait on I/O, so threads give real parallelism; 8 covers every task at once.
 # (TaskRunner is invariant in its future type, hence the cast.)
@@ -88,9 +90,10 @@ def resolved_request(seidb: SeidbCli | None, sink: DigestSink | None, **fields: 
     validate_parameters=True,
 )
 def evm_logical_digest(
-    flatkv_dir: str,
-    memiavl_dir: str,
+    flatkv_dir: str | None = None,
+    memiavl_dir: str | None = None,
     height: int | None = None,
+    kind: NodeKind = NodeKind.PAIR,
     normalizations: tuple[Normalization, ...] = DEFAULT_NORMALIZATIONS,
     memiavl_open_mode: OpenMode = OpenMode.SNAPSHOT,
     seidb: SeidbCli | None = None,
@@ -106,14 +109,18 @@ def evm_logical_digest(
     """Seal the EVM state at a segment boundary: FlatKV vs memIAVL logical digests, gated on height.
 
     Args:
-        flatkv_dir: FlatKV data dir of the node (seidb --db-dir for the flatkv backend).
+        flatkv_dir: FlatKV data dir of the node (pair, composite and flatkv nodes).
         memiavl_dir: memIAVL root dir, holding `current` and one snapshot-HEIGHT dir per snapshot
-            (HEIGHT zero-padded to 20 digits).
+            (HEIGHT zero-padded to 20 digits) (pair, composite and memiavl nodes).
         height: Segment boundary height (1 to 9223372036854775807). Leave empty to seal the newest
-            memiavl snapshot whose records are not yet in the sink (segment discovery).
-        normalizations: memIAVL decoders to compare FlatKV against: semantic, translator (default both).
+            memiavl snapshot whose records are not yet in the sink (segment discovery; not for flatkv nodes).
+        kind: pair (FlatKV and memIAVL each hold the whole state: compared), composite (mid-migration:
+            the state split between them, read as one and sealed as a node digest), memiavl (unmigrated:
+            memIAVL only) or flatkv (fully migrated: FlatKV only). See the README's "Node kinds".
+        normalizations: memIAVL decoders to compare FlatKV against: semantic, translator (default both);
+            a memiavl node seals a digest per decoder; composite and flatkv nodes ignore them.
         memiavl_open_mode: snapshot (fast; needs the snapshot dir of that height) or replay (~10x slower
-            changelog replay).
+            changelog replay); memiavl and composite scans.
         seidb: A SeidbCli block (binary path, timeout, env). Takes precedence over seidb_path.
         seidb_path: seidb binary when no block is chosen (default $EVMDIGEST_SEIDB, else `seidb` on PATH).
         sink: A DigestSink block (S3 prefix or folder, credentials). Takes precedence over sink_url.
@@ -135,6 +142,7 @@ def evm_logical_digest(
         flatkv_dir=flatkv_dir,
         memiavl_dir=memiavl_dir,
         height=height,
+        kind=kind,
         normalizations=normalizations,
         open_mode=memiavl_open_mode,
         seidb_path=seidb_path,
@@ -152,41 +160,44 @@ def evm_logical_digest(
     node_label = request.node or os.uname().nodename
     # Preflight: a missing binary or an unreachable sink must fail now, not after an hour of scanning.
     runner = seidb_cli.runner(timeout=request.timeout, run_tag=str(current_flow_run.id))
-    _preflight_flatkv(seidb_cli, request.flatkv_dir)
+    if request.flatkv_dir is not None:
+        _preflight_flatkv(seidb_cli, request.flatkv_dir)
     sink_store = preflight_sink(sink_config, request.node)  # the node's own layout (flows/sealing.py)
-    normalizations = request.normalizations
     if height is None:
         height = discover_height(sink_store, request)
         if height is None:
             return Completed(
-                message="nothing to seal", data=GateOutcome(height=None, node=node_label, nothing_to_seal=True)
+                message="nothing to seal",
+                data=GateOutcome(height=None, node=node_label, kind=request.kind, nothing_to_seal=True),
             )
         logger.info("segment discovery: sealing snapshot height %s", height)
 
-    progress.start_run(
-        sink_store,
-        node=node_label,
-        node_key=node_slug(node_label),
-        height=height,
-        normalizations=normalizations,
-    )
-    flatkv_future = flatkv_digest.submit(runner, str(request.flatkv_dir), height)
-    memiavl_futures = {
-        n: memiavl_digest.submit(runner, str(request.memiavl_dir), height, n, request.open_mode) for n in normalizations
-    }
-    flatkv, memiavl = _collect(flatkv_future, memiavl_futures)
-    assert_versions(height, [flatkv, *memiavl.values()])
+    scans = node_scans(
+        request.kind, height, flatkv_dir=request.flatkv_dir, memiavl_dir=request.memiavl_dir,
+        normalizations=request.normalizations, open_mode=request.open_mode,
+    )  # fmt: skip
+    labels = [scan.label for scan in scans]
+    progress.start_run(sink_store, node=node_label, node_key=node_slug(node_label), height=height, labels=labels)
+    results = _collect([submit_scan(runner, scan) for scan in scans])
+    assert_versions(height, results)
+    check_node_state(runner, request, height, results)
 
     run_id = str(current_flow_run.id)
+    if request.kind is not NodeKind.PAIR:
+        outcome = seal_node_digests(height, request, results, sink_config, node_label, run_id)
+        endpoints = ", ".join(labels)
+        return Completed(message=f"{request.kind.value} node sealed at {height}: {endpoints}", data=outcome)
+    flatkv, *memiavl_scans = results
+    memiavl = {scan.request.normalization: scan for scan in memiavl_scans if scan.request.normalization}
     published = publish_verdicts(height, request, flatkv, memiavl, sink_config, node_label, run_id)
     table = bucket_table(flatkv.report, {n: scan.report for n, scan in memiavl.items()})
-    scans = [
+    timings = [
         ScanTiming(label=scan.request.label, started_at=scan.started_at, finished_at=scan.finished_at,
                    generation=scan.report.generation.value)
-        for scan in (flatkv, *memiavl.values())
+        for scan in results
     ]  # fmt: skip
     outcome = GateOutcome(
-        height=height, node=node_label, published=published, table=table.to_dict(orient="records"), scans=scans
+        height=height, node=node_label, published=published, table=table.to_dict(orient="records"), scans=timings
     )
     if request.localize and not outcome.all_match:  # the records are sealed already; localizing cannot lose them
         outcome.divergences = localize_mismatches(
@@ -197,13 +208,11 @@ def evm_logical_digest(
     _emit_events(outcome)
     if not outcome.all_match:
         return Failed(message=outcome.mismatch_message(), data=outcome)
-    return Completed(message=f"all match at {height}: {', '.join(n.value for n in normalizations)}", data=outcome)
+    decoders = ", ".join(n.value for n in request.normalizations)
+    return Completed(message=f"all match at {height}: {decoders}", data=outcome)
 
 
-def _collect(
-    flatkv_future: PrefectFuture[ScanResult], memiavl_futures: dict[Normalization, PrefectFuture[ScanResult]]
-) -> tuple[ScanResult, dict[Normalization, ScanResult]]:
-    futures: list[PrefectFuture[ScanResult]] = [flatkv_future, *memiavl_futures.values()]
+def _collect(futures: list[PrefectFuture[ScanResult]]) -> list[ScanResult]:
     wait(futures)
     failures: list[SeidbError | str] = []
     for future in futures:
@@ -216,7 +225,7 @@ def _collect(
         raise ScanFailures([getattr(only, "one_line", str(only))], only.hint or None)
     if failures:
         raise ScanFailures([str(f) for f in failures], None)
-    return flatkv_future.result(), {n: f.result() for n, f in memiavl_futures.items()}
+    return [future.result() for future in futures]
 
 
 def _publish_artifacts(outcome: GateOutcome, table: Any) -> None:

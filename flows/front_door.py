@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from evmdigest.exits import ExitCode, Failure, exit_code_of, one_line
+from evmdigest.models import NodeKind
 from evmdigest.request import DemoRequest, RunRequest
 from evmdigest.verdict.outcome import GateOutcome
 from flows import orchestration
@@ -61,10 +62,15 @@ def _run_flow(request: RunRequest) -> Any:
     sink = None
     if request.sink_url is not None and (request.endpoint_url or request.region):
         sink = DigestSink(url=request.sink_url, endpoint_url=request.endpoint_url, region=request.region)
+
+    def absolute(path: Path | None) -> str | None:
+        return None if path is None else str(path.expanduser().resolve())
+
     return evm_logical_digest(
-        flatkv_dir=str(request.flatkv_dir.expanduser().resolve()),
-        memiavl_dir=str(request.memiavl_dir.expanduser().resolve()),
+        flatkv_dir=absolute(request.flatkv_dir),
+        memiavl_dir=absolute(request.memiavl_dir),
         height=request.height,
+        kind=request.kind,
         normalizations=request.normalizations,
         memiavl_open_mode=request.open_mode,
         seidb_path=request.seidb_path,
@@ -106,14 +112,23 @@ def _outcome_of(state: Any) -> GateOutcome | None:
 
 
 def print_outcome(outcome: GateOutcome) -> None:
-    if not outcome.published:
+    if not (outcome.published or outcome.node_digests):
         return
     from evmdigest.localize.report import divergence_lines  # pandas: only once there is a table to show
     from evmdigest.tables import display_table
 
-    print(f"\nEVM logical digest at height {outcome.height} on {outcome.node} (digests abbreviated)\n")
+    kind = "" if outcome.kind is NodeKind.PAIR else f", {outcome.kind.value} node"
+    print(f"\nEVM logical digest at height {outcome.height} on {outcome.node}{kind} (digests abbreviated)\n")
     print(display_table(outcome.table).to_markdown(index=False))
     print()
+    for digest in outcome.node_digests:
+        sealed = " already sealed" if digest.already_sealed else ""
+        boundary = digest.record.boundary
+        print(f"{digest.record.endpoint:<18} SEALED{sealed}  FINAL {digest.record.digest} count={digest.record.count}")
+        if boundary is not None:
+            print(f"  boundary {boundary.boundary_text()}")
+        print(f"  object  {digest.uri}")
+        print(f"  sha256  {digest.uncompressed_sha256}  (uncompressed payload; `evm-digest verify <object>`)")
     for item in outcome.published:
         record = item.record
         verdict = "MATCH" if record.match else f"MISMATCH ({', '.join(record.mismatched_buckets)})"

@@ -32,9 +32,9 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRun
 from prefect.runtime import flow_run as current_flow_run
 
 from evmdigest.emit.sink import Sink
-from evmdigest.models import BUCKETS, Backend, DigestReport, Normalization
+from evmdigest.models import BUCKETS, DigestReport
 from evmdigest.progress import Phase, References, RunBoard, ScanProgress, ScanWatch, sealed_references
-from evmdigest.seidb.argv import DigestRequest, scan_label
+from evmdigest.seidb.argv import DigestRequest
 from evmdigest.seidb.relay import LineRelay
 
 BUCKETS_KEY = "evm-digest-buckets-{node}"
@@ -91,10 +91,9 @@ def _update_artifact(artifact_id: UUID, **fields: Any) -> None:
         client.update_artifact(artifact_id, ArtifactUpdate(**fields))
 
 
-def start_run(sink: Sink, *, node: str, node_key: str, height: int, normalizations: Sequence[Normalization]) -> None:
-    """Find each scan's expected rows and show the bucket table with every scan pending."""
+def start_run(sink: Sink, *, node: str, node_key: str, height: int, labels: Sequence[str]) -> None:
+    """Find each scan's expected rows and show the bucket table with every scan (DigestRequest.label) pending."""
     logger = get_run_logger()
-    labels = [scan_label(Backend.FLATKV), *(scan_label(Backend.MEMIAVL, n) for n in normalizations)]
     try:
         references = sealed_references(sink, node, labels, height=height)
     except Exception as exc:  # an estimate must never stop a seal

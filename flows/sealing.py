@@ -31,9 +31,17 @@ from prefect.settings import get_current_settings
 from blocks import DigestSink
 from evmdigest.emit import Sink
 from evmdigest.emit.probe import ensure_write_once
-from evmdigest.models import DigestReport, Normalization
+from evmdigest.kinds import kind_endpoints
+from evmdigest.models import DigestReport, NodeKind, Normalization
 from evmdigest.request import RunRequest
-from evmdigest.segments import newest_unsealed, record_prefix, sealed_pairs, snapshot_heights
+from evmdigest.segments import (
+    newest_unsealed,
+    node_digest_prefix,
+    record_prefix,
+    sealed_endpoints,
+    sealed_pairs,
+    snapshot_heights,
+)
 from evmdigest.seidb import ScanResult
 from evmdigest.verdict.claim import CLAIM_WAIT, HeightClaim
 from evmdigest.verdict.outcome import PublishedRecord
@@ -60,10 +68,17 @@ def preflight_sink(sink_config: DigestSink, node: str | None) -> Sink:
 
 
 def discover_height(sink: Sink, request: RunRequest) -> int | None:
-    """The newest memiavl snapshot whose records are not all in this node's layout yet, or None."""
-    keys = sink.list_keys(prefix=record_prefix(request.node))
+    """The newest memiavl snapshot whose records (node digests for single-endpoint kinds) are not all in
+    this node's layout yet, or None. A flatkv node has no snapshots to list: RunRequest requires its height."""
+    if request.memiavl_dir is None:
+        raise ValueError("height: a node without memIAVL needs its height given")
     heights = snapshot_heights(request.memiavl_dir.expanduser())
-    return newest_unsealed(heights, sealed_pairs(keys, request.node), request.normalizations)
+    if request.kind is NodeKind.PAIR:
+        keys = sink.list_keys(prefix=record_prefix(request.node))
+        return newest_unsealed(heights, sealed_pairs(keys, request.node), request.normalizations)
+    keys = sink.list_keys(prefix=node_digest_prefix(request.node))
+    endpoints = kind_endpoints(request.kind, request.normalizations)
+    return newest_unsealed(heights, sealed_endpoints(keys, request.node), endpoints)
 
 
 def ensure_node_limit(name: str) -> None:

@@ -8,15 +8,18 @@ from typing import Any
 from prefect import State, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import TaskRun
+from prefect.futures import PrefectFuture
 from prefect.tasks import Task, exponential_backoff
 
 from blocks import DigestSink
 from evmdigest.emit import SinkError
 from evmdigest.emit.probe import ensure_write_once
 from evmdigest.models import Backend, Normalization, OpenMode
+from evmdigest.request import RunRequest
 from evmdigest.segments import record_key
 from evmdigest.seidb import DigestRequest, ScanResult, SeidbError, SeidbRunner
 from evmdigest.verdict.gate import check_versions
+from evmdigest.verdict.migration import check_migration_state, needs_memiavl_check
 from evmdigest.verdict.outcome import PublishedRecord
 from evmdigest.verdict.publish import publish
 from evmdigest.verdict.records import compare
@@ -55,10 +58,45 @@ def memiavl_digest(
     return _scan(runner, request)
 
 
+@task(name="composite-digest", task_run_name="composite-digest", cache_policy=NO_CACHE)
+def composite_digest(
+    runner: SeidbRunner, flatkv_dir: str, memiavl_dir: str, height: int, open_mode: OpenMode
+) -> ScanResult:
+    flatkv, memiavl = Path(flatkv_dir).expanduser(), Path(memiavl_dir).expanduser()
+    return _scan(runner, DigestRequest.composite(flatkv, memiavl, height, open_mode))
+
+
+def submit_scan(runner: SeidbRunner, request: DigestRequest) -> PrefectFuture[ScanResult]:
+    """`request` as its backend's task (the task run is named after the scan)."""
+    if request.backend is Backend.COMPOSITE:
+        assert request.memiavl_dir is not None
+        dirs = (str(request.db_dir), str(request.memiavl_dir))
+        return composite_digest.submit(runner, *dirs, request.height, request.open_mode)
+    if request.backend is Backend.FLATKV:
+        return flatkv_digest.submit(runner, str(request.db_dir), request.height)
+    assert request.normalization is not None
+    return memiavl_digest.submit(runner, str(request.db_dir), request.height, request.normalization, request.open_mode)
+
+
 @task(name="assert-versions", task_run_name="assert-versions", cache_policy=NO_CACHE)
 def assert_versions(height: int, scans: list[ScanResult]) -> None:
     check_versions(height, {scan.request.label: scan.report for scan in scans})
     get_run_logger().info("every scan opened the requested height %s", height)
+
+
+def check_node_state(runner: SeidbRunner, request: RunRequest, height: int, scans: list[ScanResult]) -> None:
+    """Fail closed when the node's migration markers contradict its kind (evmdigest/verdict/migration.py).
+
+    Only a composite node whose migration is complete costs a scan: its memIAVL, which must be empty.
+    """
+    reports = [scan.report for scan in scans]
+    left = None
+    if request.memiavl_dir is not None and any(needs_memiavl_check(request.kind, r) for r in reports):
+        get_run_logger().info("the migration is complete: scanning memIAVL, which must hold no EVM rows")
+        memiavl_dir = str(request.memiavl_dir)
+        left = memiavl_digest(runner, memiavl_dir, height, Normalization.SEMANTIC, request.open_mode)
+        check_versions(height, {left.request.label: left.report})
+    check_migration_state(request.kind, reports, left.report if left is not None else None)
 
 
 def _retry_if_retryable(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> bool:

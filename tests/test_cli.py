@@ -73,6 +73,16 @@ def test_s3_options_without_a_sink_are_refused_with_exit_2(tmp_path: Path) -> No
         (["run", "--flatkv-dir", ".", "--memiavl-dir", ".", "--height", "0"], "evm-digest run: --height: "),
         (["run", "--flatkv-dir", ".", "--memiavl-dir", ".", "--timeout", "-1"], "evm-digest run: --timeout: "),
         (["demo", "--seidb", "/bin/true"], "evm-digest demo: --seidb needs --flatkv-dir and --memiavl-dir"),
+        (
+            ["run", "--kind", "composite", "--flatkv-dir", "."],
+            "evm-digest run: --memiavl-dir is required: a composite node reads its memIAVL store",
+        ),
+        (
+            ["run", "--kind", "memiavl", "--flatkv-dir", ".", "--memiavl-dir", "."],
+            "evm-digest run: --flatkv-dir: a memiavl node has no FlatKV store; drop --flatkv-dir",
+        ),
+        (["run", "--kind", "flatkv", "--flatkv-dir", "."], "evm-digest run: --height is required: a flatkv node"),
+        (["run", "--kind", "mixed", "--flatkv-dir", "."], "usage: "),
     ],
 )
 def test_a_bad_parameter_is_refused_naming_its_flag(args: list[str], message: str) -> None:

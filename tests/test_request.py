@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from evmdigest.models import Normalization, OpenMode
+from evmdigest.models import NodeKind, Normalization, OpenMode
 from evmdigest.request import (
     INT64_MAX,
     MAX_SCAN_TIMEOUT,
@@ -205,3 +205,32 @@ def test_demo_requests_are_checked_too(values: dict[str, Any], field: str) -> No
     with pytest.raises(RequestError) as err:
         DemoRequest.create(**values)
     assert err.value.field == field
+
+
+@pytest.mark.parametrize(
+    ("kind", "dirs", "field", "words"),
+    [
+        ("composite", ("flatkv_dir",), "memiavl_dir", "is required: a composite node reads its memIAVL store"),
+        ("pair", ("memiavl_dir",), "flatkv_dir", "is required: a pair node reads its FlatKV store"),
+        ("memiavl", ("flatkv_dir", "memiavl_dir"), "flatkv_dir", "a memiavl node has no FlatKV store"),
+        ("flatkv", ("flatkv_dir", "memiavl_dir"), "memiavl_dir", "a flatkv node has no memIAVL store"),
+        ("flatkv", ("flatkv_dir",), "height", "is required: a flatkv node has no memIAVL snapshots"),
+    ],
+)
+def test_each_kind_takes_exactly_its_store_dirs(
+    tmp_path: Path, kind: str, dirs: tuple[str, ...], field: str, words: str
+) -> None:
+    with pytest.raises(RequestError) as err:
+        RunRequest.create(kind=kind, **dict.fromkeys(dirs, tmp_path))
+    assert err.value.field == field and words in str(err.value)
+
+
+def test_a_kind_checks_only_its_own_stores(tmp_path: Path) -> None:
+    memiavl = RunRequest.create(kind="memiavl", memiavl_dir=tmp_path)
+    assert (memiavl.kind, memiavl.flatkv_dir) == (NodeKind.MEMIAVL, None)
+    memiavl.check_stores()
+    flatkv = RunRequest.create(kind="flatkv", flatkv_dir=tmp_path / "gone", height=5)
+    with pytest.raises(RequestError) as err:
+        flatkv.check_stores()
+    assert err.value.field == "flatkv_dir"
+    assert RunRequest.create(flatkv_dir=tmp_path, memiavl_dir=tmp_path).kind is NodeKind.PAIR  # the default

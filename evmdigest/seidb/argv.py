@@ -6,6 +6,7 @@ Argv lists only, never a shell string. The shapes follow the real commands recor
     ... --inspect-bucket storage --key-offset 5 --shard-next-bytes 1
     ... --inspect-bucket storage --key-offset 5 --key-prefix 3a --list
     ... --find-hash <64 hex>
+    seidb evm-logical-digest --backend composite --flatkv-dir F --memiavl-dir M --height H
 (`--db-dir` is `-d`'s long form). A request validates itself on construction, naming the field.
 """
 
@@ -14,19 +15,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from evmdigest.models import BUCKETS, HEX64, Backend, Normalization, OpenMode
+from evmdigest.models import BUCKETS, HEX64, Backend, Normalization, OpenMode, endpoint_name
 
 COMMAND = "evm-logical-digest"
 
 
 def scan_label(backend: Backend, normalization: Normalization | None = None) -> str:
     """How a scan is named in logs, artifacts and progress: `flatkv`, `memiavl/semantic`, `composite`."""
-    return backend.value if normalization is None else f"{backend.value}/{normalization.value}"
+    return endpoint_name(backend, normalization)
 
 
 def _check_target(backend: Backend, height: int, normalization: Normalization | None, memiavl_only: bool) -> None:
-    if backend is Backend.COMPOSITE:
-        raise ValueError("backend: composite scans take two dirs and are not run by this gate yet")
     if height < 0:
         raise ValueError(f"height: must be >= 0 (0 means current), got {height}")
     if backend is Backend.FLATKV and memiavl_only:
@@ -46,24 +45,53 @@ def _target_argv(
 
 @dataclass(frozen=True)
 class DigestRequest:
-    """One store's digest report: `seidb evm-logical-digest --backend B --db-dir D --height H [...]`."""
+    """One digest report: `seidb evm-logical-digest --backend B --db-dir D --height H [...]`.
+
+    A composite scan (`DigestRequest.composite`) reads a node in the middle of its migration: `db_dir` is
+    its FlatKV dir (also `flatkv_dir`) and `memiavl_dir` its memIAVL root; seidb decodes memIAVL with its
+    own semantic decoder there, so it takes no normalization, only the memIAVL open mode.
+    """
 
     backend: Backend
     db_dir: Path
     height: int
     normalization: Normalization | None = None
     open_mode: OpenMode = OpenMode.SNAPSHOT
+    memiavl_dir: Path | None = None
+
+    @classmethod
+    def composite(
+        cls, flatkv_dir: Path, memiavl_dir: Path, height: int, open_mode: OpenMode = OpenMode.SNAPSHOT
+    ) -> DigestRequest:
+        return cls(Backend.COMPOSITE, flatkv_dir, height, open_mode=open_mode, memiavl_dir=memiavl_dir)
 
     def __post_init__(self) -> None:
+        composite = self.backend is Backend.COMPOSITE
         if self.backend is Backend.MEMIAVL and self.normalization is None:
             raise ValueError("normalization: a memiavl scan needs one (semantic or translator)")
+        if composite and self.normalization is not None:
+            raise ValueError("normalization: a composite scan decodes memIAVL its own way; drop it")
+        if composite != (self.memiavl_dir is not None):
+            need = "a composite scan needs" if composite else "only composite scans take"
+            raise ValueError(f"memiavl_dir: {need} one")
         _check_target(self.backend, self.height, self.normalization, self.normalization is not None)
 
     @property
     def label(self) -> str:
         return scan_label(self.backend, self.normalization)
 
+    @property
+    def flatkv_dir(self) -> Path | None:
+        """The FlatKV dir this scan reads (and seidb clones into), if any."""
+        return self.db_dir if self.backend in (Backend.FLATKV, Backend.COMPOSITE) else None
+
     def args(self) -> list[str]:
+        if self.memiavl_dir is not None:
+            return [
+                COMMAND, "--backend", self.backend.value, "--flatkv-dir", str(self.db_dir),
+                "--memiavl-dir", str(self.memiavl_dir), "--height", str(self.height),
+                "--memiavl-open-mode", self.open_mode.value,
+            ]  # fmt: skip
         memiavl = self.backend is Backend.MEMIAVL
         return _target_argv(
             self.backend, self.db_dir, self.height, self.normalization, self.open_mode if memiavl else None
@@ -94,6 +122,8 @@ class InspectRequest:
 
     def __post_init__(self) -> None:
         memiavl_only = self.normalization is not None or self.open_mode is not None
+        if self.backend is Backend.COMPOSITE:
+            raise ValueError("backend: inspecting a composite view is not supported; inspect flatkv or memiavl")
         _check_target(self.backend, self.height, self.normalization, memiavl_only)
         if self.bucket not in BUCKETS:
             raise ValueError(f"bucket: {self.bucket!r} is not one of {', '.join(BUCKETS)}")

@@ -13,9 +13,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from evmdigest.models import MigrationBoundary
+from evmdigest.models import CompositeCounts, MigrationBoundary
 from evmdigest.seidb.errors import ReportError
 
+_FLATKV_ROWS = re.compile(r"^composite flatkv rows=(\d+)$")
+_MEMIAVL_LEAVES = re.compile(r"^composite memiavl(?:-replay)? leaves=(\d+) consumed_unmigrated=(\d+)$")
 _BOUNDARY = re.compile(r"^MigrationBoundary\{status=([a-z_]+)(?:, module=([^,}]*), key=([0-9A-Fa-f]*))?\}$")
 _IN_NORMALIZATION = re.compile(
     r"boundary=(MigrationBoundary\{[^}]*\})"
@@ -95,3 +97,30 @@ def boundary_from_json(obj: dict[str, Any], *, line_no: int | None = None) -> Mi
         return boundary
     version = _int("memiavl_version_in_normalization", str(extra), line_no)
     return _validated({**boundary.model_dump(exclude_none=True), "memiavl_version": version}, line_no)
+
+
+class CompositeNarration:
+    """Reads a composite scan's count lines (`composite flatkv rows=N`, `composite memiavl leaves=N
+    consumed_unmigrated=M`) from narration: stdout in text builds, stderr in --json builds. They are the
+    only place seidb says whether FlatKV holds rows, which the migration-state check needs."""
+
+    def __init__(self) -> None:
+        self._fields: dict[str, int] = {}
+
+    def feed(self, line: str) -> None:
+        text = line.strip()
+        if not text.startswith("composite "):
+            return
+        if match := _FLATKV_ROWS.match(text):
+            self._set("flatkv_rows", int(match.group(1)))
+        elif match := _MEMIAVL_LEAVES.match(text):
+            self._set("memiavl_leaves", int(match.group(1)))
+            self._set("consumed_unmigrated", int(match.group(2)))
+
+    def _set(self, name: str, value: int) -> None:
+        if self._fields.get(name, value) != value:
+            raise ReportError(f"composite_counts.{name}", f"two conflicting values {self._fields[name]} and {value}")
+        self._fields[name] = value
+
+    def counts(self) -> CompositeCounts | None:
+        return CompositeCounts(**self._fields) if self._fields else None

@@ -23,13 +23,14 @@ from evmdigest.models import (
     BUCKETS,
     HEX64,
     LEGACY_BUCKET,
+    Backend,
     BucketDigest,
     DigestReport,
     Generation,
     ZeroCensus,
     fourth_bucket_name,
 )
-from evmdigest.seidb.boundary import boundary_from_json, boundary_from_normalization
+from evmdigest.seidb.boundary import CompositeNarration, boundary_from_json, boundary_from_normalization
 from evmdigest.seidb.errors import ReportError
 from evmdigest.seidb.textform import BANNER_HEADER, CENSUS_HEADER, HEADER_KEYS, INT_KEYS, REPORT_HEADER, final_label
 
@@ -78,6 +79,11 @@ class ReportParser:
         self._census: dict[str, int] = {}
         self._json: DigestReport | None = None
         self._json_block: list[str] | None = None  # lines of a pretty-printed JSON object being collected
+        self._narration = CompositeNarration()
+
+    def feed_narration(self, line: str) -> None:
+        """A line of the other stream (stderr): only composite count lines are read from it."""
+        self._narration.feed(line)
 
     def feed_lines(self, lines: Iterable[str]) -> None:
         for line in lines:
@@ -106,6 +112,8 @@ class ReportParser:
         if stripped == REPORT_HEADER:
             self._in_report = self._in_header = self._text_seen = True
             return
+        if line.startswith(" "):
+            self._narration.feed(line)
         if not self._in_report or line.startswith(" ") or stripped.startswith("FOUND-HASH "):
             return  # narration, progress lines and --find-hash hits never carry report fields
         if self._in_header:
@@ -215,6 +223,9 @@ class ReportParser:
             raise ReportError("report", "a JSON report and a text report disagree")
         report = self._json or text_report
         assert report is not None
+        counts = self._narration.counts()
+        if counts is not None and report.backend is Backend.COMPOSITE:
+            report = report.model_copy(update={"composite_counts": counts})
         return report
 
     def _finish_text(self) -> DigestReport:

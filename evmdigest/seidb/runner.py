@@ -237,7 +237,7 @@ class SeidbRunner:
         use_json = self.supports_json() if json_output is None else json_output
         parser = ReportParser()
         stdout: list[LineConsumer] = [parser.feed]
-        stderr: list[LineConsumer] = []
+        stderr: list[LineConsumer] = [parser.feed_narration]  # --json builds narrate on stderr
         if on_line is not None:
             stdout.append(lambda line: on_line("stdout", line))
             stderr.append(lambda line: on_line("stderr", line))

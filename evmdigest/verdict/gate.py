@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from evmdigest.models import DigestReport
+from evmdigest.models import Backend, DigestReport
 
 
 class VersionGateError(Exception):
@@ -24,12 +24,21 @@ class VersionGateError(Exception):
 
 
 def check_versions(height: int, reports: Mapping[str, DigestReport]) -> None:
-    """Raise VersionGateError naming every scan (by label) whose opened or requested height differs."""
+    """Raise VersionGateError naming every scan (by label) whose opened or requested height differs.
+
+    A composite report's `version` is FlatKV's; the memIAVL side it read states its own version in the
+    boundary (`memiavl_version=`), which must be the height too (unknown fails closed).
+    """
     failures = []
     for label, report in reports.items():
         if report.version != height:
             failures.append(f"{label} opened version {report.version}, requested {height}")
         elif report.requested_height != height:
             failures.append(f"{label} reports requested_height {report.requested_height}, requested {height}")
+        elif report.backend is Backend.COMPOSITE:
+            memiavl = report.migration_boundary.memiavl_version if report.migration_boundary else None
+            if memiavl != height:
+                opened = "an unknown memIAVL version" if memiavl is None else f"memIAVL version {memiavl}"
+                failures.append(f"{label} opened {opened} (memiavl_version), requested {height}")
     if failures:
         raise VersionGateError(height, failures)

@@ -7,6 +7,8 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from evmdigest.localize.model import DivergenceSummary
+from evmdigest.models import NodeKind
+from evmdigest.verdict.node_records import NodeDigestRecord
 from evmdigest.verdict.records import EndpointDigestRecord
 
 
@@ -20,6 +22,17 @@ class PublishedRecord(BaseModel):
     seal_completed: bool = Field(
         default=False, description="that earlier run crashed before its seal; this run wrote the missing seal"
     )
+
+
+class PublishedNodeDigest(BaseModel):
+    """A single-endpoint node's sealed digest (composite, memiavl and flatkv kinds)."""
+
+    record: NodeDigestRecord
+    uri: str
+    uncompressed_sha256: str
+    seal_uri: str | None = None
+    already_sealed: bool = False
+    seal_completed: bool = False
 
 
 class ScanTiming(BaseModel):
@@ -38,7 +51,9 @@ class ScanTiming(BaseModel):
 class GateOutcome(BaseModel):
     height: int | None
     node: str | None = None
-    published: list[PublishedRecord] = Field(default_factory=list)
+    kind: NodeKind = NodeKind.PAIR
+    published: list[PublishedRecord] = Field(default_factory=list, description="a pair node's endpoint records")
+    node_digests: list[PublishedNodeDigest] = Field(default_factory=list, description="other kinds' node digests")
     table: list[dict[str, Any]] = Field(default_factory=list, description="bucket_table rows")
     scans: list[ScanTiming] = Field(default_factory=list)
     nothing_to_seal: bool = False
@@ -46,6 +61,9 @@ class GateOutcome(BaseModel):
 
     @property
     def all_match(self) -> bool:
+        """A pair node's stores agree; a single-endpoint node has nothing to disagree with on its own."""
+        if self.kind is not NodeKind.PAIR:
+            return bool(self.node_digests)
         return bool(self.published) and all(item.record.match for item in self.published)
 
     def mismatch_message(self) -> str:

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from evmdigest.emit import Sink, TamperedObject
 from evmdigest.models import DigestReport, Normalization
-from evmdigest.segments import parse_record_key, record_prefix
+from evmdigest.segments import node_digest_prefix, parse_node_digest_key, parse_record_key, record_prefix
 from evmdigest.verdict.records import EndpointDigestRecord
 
 
@@ -50,6 +51,35 @@ class VerdictSetConflict(Exception):
         return (type(self), (self.what,))  # flow failures are pickled across processes
 
 
+M = TypeVar("M", bound=BaseModel)
+
+
+def read_checked(sink: Sink, key: str, model: type[M]) -> tuple[M, bool]:
+    """The object at `key` as `model`, if its seal (or, seal missing after a crash, its intent) vouches for
+    the stored bytes; TamperedObject otherwise. The bool says whether the seal is there."""
+    where = sink.where(sink.full_key(key))
+    digest = sink.digest_object(key)
+    seal = sink.read_seal(key)
+    if seal is None:
+        sink.require_intent(key, digest)
+    elif (seal.uncompressed_sha256, seal.compressed_sha256) != (digest.uncompressed_sha256, digest.compressed_sha256):
+        raise TamperedObject(
+            f"the stored record holds payload sha256 {digest.uncompressed_sha256}, its seal says "
+            f"{seal.uncompressed_sha256}; nothing was published",
+            **where,
+        )
+    try:
+        return model.model_validate(sink.read_json(key)), seal is not None
+    except ValidationError as exc:
+        raise TamperedObject(f"the stored object is not a {model.__name__} ({exc.errors()[:1]})", **where) from exc
+
+
+def node_digest_keys(sink: Sink, height: int, node: str | None = None) -> list[str]:
+    """The node digest keys of `node` (None: the flat layout) at `height`."""
+    keys = sink.list_keys(prefix=node_digest_prefix(node, height))
+    return [k for k in keys if (p := parse_node_digest_key(k)) is not None and (p.node, p.height) == (node, height)]
+
+
 def sealed_records(sink: Sink, height: int, node: str | None = None) -> list[SealedRecord]:
     """Every record of `node` (None: the flat layout) at `height`, integrity-checked (TamperedObject if not ours)."""
     found = []
@@ -57,25 +87,8 @@ def sealed_records(sink: Sink, height: int, node: str | None = None) -> list[Sea
         parsed = parse_record_key(key)
         if parsed is None or parsed.node != node or parsed.height != height:
             continue
-        where = sink.where(sink.full_key(key))
-        digest = sink.digest_object(key)
-        seal = sink.read_seal(key)
-        if seal is None:
-            sink.require_intent(key, digest)
-        elif (seal.uncompressed_sha256, seal.compressed_sha256) != (
-            digest.uncompressed_sha256,
-            digest.compressed_sha256,
-        ):
-            raise TamperedObject(
-                f"the stored record holds payload sha256 {digest.uncompressed_sha256}, its seal says "
-                f"{seal.uncompressed_sha256}; nothing was published",
-                **where,
-            )
-        try:
-            record = EndpointDigestRecord.model_validate(sink.read_json(key))
-        except ValidationError as exc:
-            raise TamperedObject(f"the stored object is not a verdict record ({exc.errors()[:1]})", **where) from exc
-        found.append(SealedRecord(key, sink.uri_for(key), record, sealed=seal is not None))
+        record, sealed = read_checked(sink, key, EndpointDigestRecord)
+        found.append(SealedRecord(key, sink.uri_for(key), record, sealed=sealed))
     return found
 
 
@@ -124,6 +137,13 @@ def check_height(
     node: str | None = None,
 ) -> list[SealedRecord]:
     """Read and check the height's records against this run's reports; the records found, if they all agree."""
+    other = node_digest_keys(sink, height, node)
+    if other:  # sealed as a composite, memiavl or flatkv node (node_set.py)
+        on = f" on node {node}" if node else ""
+        raise VerdictSetConflict(
+            f"verdict set conflict at height {height}{on}: {sink.uri_for(other[0])} seals it as a node digest "
+            "(a composite, memiavl or flatkv node), this run declares a pair node; nothing was published"
+        )
     existing = sealed_records(sink, height, node)
     check_verdict_set(existing, height, flatkv, memiavl, node)
     return existing

@@ -11,6 +11,7 @@ from evmdigest.seidb import DigestRequest, FindHashRequest, InspectRequest, buil
 
 FLATKV = DigestRequest(Backend.FLATKV, Path("/data/flatkv"), 2)
 H = 213200000
+REAL = Path(__file__).resolve().parents[1] / "data" / "seidb-reports" / "real-73f917b"
 ENTRY = "58AD0EEFF93B2EC2388F03C90838A01A95BDD3E8D2A2B0FD44618DB481CEE197"
 
 
@@ -111,3 +112,29 @@ def test_invalid_inspect_requests_name_the_field(kwargs: dict[str, object], fiel
 def test_find_hash_needs_a_32_byte_hex_hash() -> None:
     with pytest.raises(ValueError, match=r"^entry_hash:"):
         FindHashRequest(FLATKV, "abc")
+
+
+def test_composite_request_names_both_dirs_like_the_recorded_real_command() -> None:
+    request = DigestRequest.composite(Path("flatkv"), Path("memiavl"), H)
+    recorded = (REAL / "mid-migration-clean.composite.cmd").read_text().split("(in fixture")[0].removeprefix("$ ")
+    # As recorded, plus `--memiavl-open-mode snapshot`: a composite request states its memIAVL open mode too.
+    assert build_argv("seidb", request, json_output=False) == [*recorded.split(), "--memiavl-open-mode", "snapshot"]
+    assert (request.label, request.flatkv_dir, request.memiavl_dir) == ("composite", Path("flatkv"), Path("memiavl"))
+    find = FindHashRequest(request, ENTRY)
+    assert build_argv("seidb", find, json_output=True)[-3:] == ["--find-hash", ENTRY, "--json"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"backend": Backend.COMPOSITE, "db_dir": Path("/f"), "height": 1}, "memiavl_dir"),
+        ({"backend": Backend.FLATKV, "db_dir": Path("/f"), "height": 1, "memiavl_dir": Path("/m")}, "memiavl_dir"),
+        ({"backend": Backend.COMPOSITE, "db_dir": Path("/f"), "height": 1, "memiavl_dir": Path("/m"),
+          "normalization": Normalization.SEMANTIC}, "normalization"),
+    ],
+)  # fmt: skip
+def test_composite_requests_take_exactly_two_dirs_and_no_decoder(kwargs: dict[str, object], field: str) -> None:
+    with pytest.raises(ValueError, match=field):
+        DigestRequest(**kwargs)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="inspecting a composite view is not supported"):
+        InspectRequest(Backend.COMPOSITE, Path("/f"), 1, "storage", shard_next_bytes=1)

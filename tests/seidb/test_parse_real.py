@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from evmdigest.models import Backend, Generation, MigrationBoundary, MigrationStatus
-from evmdigest.seidb import ReportError, parse_report
+from evmdigest.models import Backend, CompositeCounts, Generation, MigrationBoundary, MigrationStatus
+from evmdigest.seidb import ReportError, ReportParser, parse_report
 from evmdigest.seidb.boundary import boundary_from_normalization, parse_boundary_text
 from evmdigest.seidb.render import render_json, render_text
 from tests.golden import golden_json_line, golden_reports
@@ -189,3 +189,24 @@ def test_boundary_texts() -> None:
         parse_boundary_text("MigrationBoundary{status=not_started, module=evm, key=0a}")
     with pytest.raises(ReportError):
         parse_boundary_text("MigrationBoundary{status=in_progress, module=evm, key=0a1}")
+
+
+def test_composite_counts_come_from_narration_and_only_for_composite_reports() -> None:
+    clean = parse_report((REAL / "clean.composite.stdout").read_text())
+    assert clean.composite_counts == CompositeCounts(flatkv_rows=300, memiavl_leaves=306, consumed_unmigrated=306)
+    assert parse_report((REAL / "clean.flatkv.stdout").read_text()).composite_counts is None
+    # a --json build: the report on stdout, the narration on stderr, fed to the same parser
+    parser = ReportParser()
+    parser.feed(golden_json_line("digest/composite-snapshot-h2"))
+    for line in (
+        "Scan progress: composite ...",
+        "  composite flatkv rows=6",
+        "  composite memiavl leaves=4 consumed_unmigrated=3",
+    ):
+        parser.feed_narration(line)
+    assert parser.finish().composite_counts == CompositeCounts(flatkv_rows=6, memiavl_leaves=4, consumed_unmigrated=3)
+    twice = ReportParser()
+    twice.feed_narration("  composite flatkv rows=6")
+    with pytest.raises(ReportError) as err:
+        twice.feed_narration("  composite flatkv rows=7")
+    assert err.value.field == "composite_counts.flatkv_rows"

@@ -296,3 +296,20 @@ def test_run_inspect_fails_closed_on_an_incomplete_listing(tmp_path: Path) -> No
     with pytest.raises(ReportError, match="listed") as err:
         SeidbRunner(binary).run_inspect(request, json_output=False)
     assert "command:" in "".join(getattr(err.value, "__notes__", []))
+
+
+@pytest.mark.parametrize("json_output", [False, True], ids=["text", "json"])
+def test_a_composite_scan_reads_its_counts_from_narration_on_either_stream(
+    sim_binary: Path, make_node: MakeNode, tmp_path: Path, json_output: bool
+) -> None:
+    """Text builds narrate on stdout, --json builds on stderr: the migration check needs the counts either way."""
+    node = make_node(tmp_path, height=5000, rows=300, migrate_keys=195)
+    request = DigestRequest.composite(node.flatkv_dir, node.memiavl_dir, 5000)
+    result = SeidbRunner(sim_binary).run_digest(request, json_output=json_output)
+    assert result.argv[1:5] == ["evm-logical-digest", "--backend", "composite", "--flatkv-dir"]
+    assert (result.report.generation is Generation.JSON) == json_output
+    counts = result.report.composite_counts
+    flatkv_rows = node.summary["flatkv_rows"]["total"]
+    assert counts is not None and (counts.flatkv_rows, counts.memiavl_leaves) == (flatkv_rows, 111)
+    assert result.report.final.digest == node.expected("reference")["final"]["digest"]
+    assert not list(node.flatkv_dir.glob(".seidb-flatkv-tool-*"))  # the composite scan's FlatKV clone is gone
