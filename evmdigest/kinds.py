@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from pydantic import BaseModel, ConfigDict
+
 from evmdigest.models import Backend, NodeKind, Normalization, OpenMode, endpoint_name
 from evmdigest.seidb.argv import DigestRequest
 
@@ -67,3 +69,32 @@ def node_scans(
         assert memiavl_dir is not None
         scans += [DigestRequest(Backend.MEMIAVL, memiavl_dir, height, n, open_mode) for n in normalizations]
     return scans
+
+
+class NodeSpec(BaseModel):
+    """One node as the command line names it: `NAME=KIND:DIRS` (`NAME=FLATKV_DIR,MEMIAVL_DIR` is a pair)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    kind: NodeKind
+    flatkv_dir: Path | None = None
+    memiavl_dir: Path | None = None
+
+
+def parse_node_spec(text: str) -> NodeSpec:
+    """`NAME=composite:FLATKV,MEMIAVL`, `NAME=pair:FLATKV,MEMIAVL` (or just `NAME=FLATKV,MEMIAVL`),
+    `NAME=memiavl:DIR`, `NAME=flatkv:DIR`; ValueError says what is wrong and the form wanted."""
+    form = "NAME=KIND:DIRS (composite:FLATKV,MEMIAVL, pair:FLATKV,MEMIAVL, memiavl:DIR or flatkv:DIR)"
+    name, eq, rest = text.partition("=")
+    if not eq or not name or not rest:
+        raise ValueError(f"{text!r} is not {form}")
+    head, colon, tail = rest.partition(":")
+    kind = NodeKind.PAIR
+    if colon and head in {k.value for k in NodeKind}:
+        kind, rest = NodeKind(head), tail
+    dirs = rest.split(",")
+    wanted = KIND_DIRS[kind]
+    if len(dirs) != len(wanted) or not all(dirs):
+        raise ValueError(f"{text!r}: a {kind.value} node takes {len(wanted)} dir(s): {form}")
+    return NodeSpec(name=name, kind=kind, **{field: Path(d) for field, d in zip(wanted, dirs, strict=True)})

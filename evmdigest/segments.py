@@ -30,6 +30,7 @@ RECORD_KEY_PREFIX = "endpoint-digest-"
 DIVERGENCE_KEY_PREFIX = "endpoint-divergence-"
 FLEET_KEY_PREFIX = "fleet-digest-"
 NODE_DIGEST_KEY_PREFIX = "node-digest-"
+NODE_DIVERGENCE_KEY_PREFIX = "node-divergence-"
 _NORMS = "|".join(re.escape(n.value) for n in Normalization)
 RECORD_KEY = re.compile(rf"^{re.escape(RECORD_KEY_PREFIX)}(\d+)-({_NORMS})\.json\.gz$")
 DIVERGENCE_KEY = re.compile(rf"^{re.escape(DIVERGENCE_KEY_PREFIX)}(\d+)-({_NORMS})\.ndjson\.gz$")
@@ -109,6 +110,11 @@ def claim_key(height: int, node: str | None = None) -> str:
 
 def divergence_key(height: int, normalization: Normalization, node: str | None = None) -> str:
     return f"{node_prefix(node)}{DIVERGENCE_KEY_PREFIX}{height}-{normalization.value}.ndjson.gz"
+
+
+def node_divergence_key(height: int, other: str, node: str) -> str:
+    """Where the keys diverging between `node` and `other` at `height` go: in `node`'s directory."""
+    return f"{node_prefix(node)}{NODE_DIVERGENCE_KEY_PREFIX}{height}-vs-{other}.ndjson.gz"
 
 
 def divergence_key_for(record: str) -> str:
