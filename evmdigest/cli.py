@@ -64,6 +64,11 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 
         sys.stdout.write(divergence_json_schema_text())
         return 0
+    if args.node_divergence:
+        from evmdigest.localize.cross import node_divergence_json_schema_text
+
+        sys.stdout.write(node_divergence_json_schema_text())
+        return 0
     if args.node_digest:
         from evmdigest.verdict.node_records import node_json_schema_text
 
@@ -151,6 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("schema", help="print the JSON Schema of EndpointDigestRecord (or NodeDigestRecord)")
     s.add_argument("--node-digest", action="store_true", help="NodeDigestRecord: composite, memiavl, flatkv nodes")
     s.add_argument("--divergence", action="store_true", help="the schema of a divergence report's lines instead")
+    s.add_argument("--node-divergence", action="store_true", help="the lines of a two-node divergence report")
     s.set_defaults(func=_cmd_schema)
 
     _add_run(sub)

@@ -6,6 +6,7 @@ its flags (the CLI's argparse dests are these field names). Construction checks 
 (bounds, label charset, no control characters, sink URL shape); `resolve()` then fills the defaults a
 run takes from the environment and checks what only this machine can answer (store dirs, the seidb
 binary). The CLI calls both before Prefect starts; the flow calls both on its worker.
+Over ~300 lines on purpose: every command's request lives here, so there is one validation per parameter.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from pydantic import (
 )
 
 from evmdigest.emit.registry import check_sink_url
-from evmdigest.kinds import KIND_DIRS
+from evmdigest.kinds import KIND_DIRS, NodeSpec, parse_node_spec
 from evmdigest.models import BUCKETS, NodeKind, Normalization, OpenMode
 from evmdigest.params import (
     INT64_MAX,
@@ -48,7 +49,8 @@ from evmdigest.sim.generate import DIVERGE_BUCKET
 
 __all__ = [
     "DEFAULT_NORMALIZATIONS", "DIVERGE_CHOICES", "INT64_MAX", "MAX_SCAN_TIMEOUT", "OLD_SINK_ENV", "SEIDB_ENV",
-    "SINK_ENV", "DemoRequest", "Height", "LocalizeRequest", "MaxKeys", "RequestError", "RunRequest", "Timeout",
+    "SINK_ENV", "DemoRequest", "Height", "LocalizeRequest", "MaxKeys", "NodesLocalizeRequest", "RequestError",
+    "RunRequest", "Timeout",
     "quoted", "sink_url_or_default",
 ]  # fmt: skip
 DEFAULT_NORMALIZATIONS: tuple[Normalization, ...] = tuple(Normalization)
@@ -205,6 +207,15 @@ class RunRequest(_Checked):
         return self.model_copy(update={"seidb_path": seidb_path, "sink_url": sink_url})
 
 
+def _check_buckets(value: tuple[str, ...]) -> tuple[str, ...]:
+    for bucket in value:
+        if bucket not in BUCKETS:
+            raise RequestError("buckets", f"{{buckets}}: {quoted(bucket)} is not one of {', '.join(BUCKETS)}")
+    if not value:
+        raise RequestError("buckets", f"{{buckets}}: name at least one of {', '.join(BUCKETS)}")
+    return tuple(dict.fromkeys(value))
+
+
 def _check_store_dirs(request: RunRequest | LocalizeRequest) -> None:
     fields = KIND_DIRS[request.kind] if isinstance(request, RunRequest) else ("flatkv_dir", "memiavl_dir")
     for field in fields:
@@ -292,12 +303,7 @@ class LocalizeRequest(_Checked):
     @field_validator("buckets")
     @classmethod
     def _known_buckets(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for bucket in value:
-            if bucket not in BUCKETS:
-                raise RequestError("buckets", f"{{buckets}}: {quoted(bucket)} is not one of {', '.join(BUCKETS)}")
-        if not value:
-            raise RequestError("buckets", f"{{buckets}}: name at least one of {', '.join(BUCKETS)}")
-        return tuple(dict.fromkeys(value))
+        return _check_buckets(value)
 
     @field_validator("node")
     @classmethod
@@ -312,3 +318,59 @@ class LocalizeRequest(_Checked):
     def check_stores(self) -> None:
         """Both store dirs exist here; run on the machine that scans them."""
         _check_store_dirs(self)
+
+
+class NodesLocalizeRequest(_Checked):
+    """`evm-digest localize --node-a NAME=KIND:DIRS --node-b NAME=KIND:DIRS`: the keys diverging between two
+    nodes of any kind (a composite node against a reference, typically). Shares LocalizeRequest's bounds."""
+
+    height: Annotated[int, Field(ge=1, le=INT64_MAX)]
+    node_a: NodeSpec
+    node_b: NodeSpec
+    buckets: tuple[str, ...]
+    normalization: Normalization = Normalization.SEMANTIC
+    seidb_path: str | None = None
+    max_keys: MaxKeys = 1000
+    max_passes: int = Field(default=32, ge=1)
+    sink_url: str | None = None
+    timeout: Timeout = None
+
+    @field_validator("buckets")
+    @classmethod
+    def _known_buckets(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _check_buckets(value)
+
+    @field_validator("sink_url")
+    @classmethod
+    def _sink(cls, value: str | None) -> str | None:
+        return None if value is None else _sink_url("sink_url", value, endpoint_url=None, region=None)
+
+    @field_validator("node_a", "node_b", mode="before")
+    @classmethod
+    def _spec(cls, value: Any, info: ValidationInfo) -> Any:
+        if not isinstance(value, str):
+            return value
+        name = str(info.field_name)
+        try:
+            spec = parse_node_spec(check_text(name, value))
+        except ValueError as exc:
+            raise RequestError(name, f"{{{name}}}: {str(exc).replace('{', '{{').replace('}', '}}')}") from None
+        check_node_label(spec.name, name)
+        return spec
+
+    @model_validator(mode="after")
+    def _two_nodes(self) -> Self:
+        if self.node_a.name == self.node_b.name:
+            raise RequestError("node_b", f"{{node_b}}: both nodes are named {self.node_a.name!r}; name them apart")
+        return self
+
+    def check_stores(self) -> None:
+        """Each node's store dirs (those of its kind) exist here."""
+        for name, spec in (("node_a", self.node_a), ("node_b", self.node_b)):
+            for field in KIND_DIRS[spec.kind]:
+                value: Path = getattr(spec, field)
+                if not value.expanduser().is_dir():
+                    what = "is not a directory" if value.expanduser().exists() else "does not exist"
+                    raise RequestError(
+                        name, f"{{{name}}}: {spec.name}'s {field} {quoted(str(value))} {what} on this machine"
+                    )

@@ -2,7 +2,8 @@
 
 There is no verdict to start from, so each bucket's first pass is a shard pass (it also tells whether
 the bucket matches at all). With `--sink` the report is sealed where a run would seal it, naming the
-sealed record at the same height and normalization if there is one. Exit codes: 0 no divergence,
+sealed record at the same height and normalization if there is one. `run_localize_nodes` does the same
+between two nodes (`--node-a` / `--node-b`, cross.py). Exit codes: 0 no divergence,
 1 divergence found (whatever the status: capped and whole-bucket included), 2 failure.
 """
 
@@ -10,17 +11,30 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
+
+import pandas as pd
 
 from evmdigest.emit import SinkError, open_sink
+from evmdigest.kinds import NodeSpec
 from evmdigest.localize.model import Limits, Localization, PublishedDivergence, RecordRef, Status
 from evmdigest.localize.passes import Node, SeidbPasses, StoreChanged
-from evmdigest.localize.report import bucket_lines, divergence_table, publish_divergence
+from evmdigest.localize.report import (
+    TABLE_ROWS,
+    bucket_lines,
+    divergence_table,
+    publish_divergence,
+    publish_lines,
+    short,
+)
 from evmdigest.localize.run import localize, unknown
-from evmdigest.request import LocalizeRequest, RequestError
-from evmdigest.segments import divergence_key, record_key
+from evmdigest.request import LocalizeRequest, NodesLocalizeRequest, RequestError
+from evmdigest.segments import divergence_key, node_divergence_key, record_key
 from evmdigest.seidb.errors import SeidbError, SeidbFailed
 from evmdigest.seidb.runner import SeidbRunner
+
+if TYPE_CHECKING:
+    from evmdigest.localize.cross import NodeLocalization
 
 EXIT_NO_DIVERGENCE, EXIT_DIVERGENCE, EXIT_FAILURE = 0, 1, 2
 SEIDB_ENV = "EVMDIGEST_SEIDB"
@@ -93,6 +107,82 @@ def print_localization(
     for line in bucket_lines(localization):
         print(f"  {line}", file=out)
     print(f"  {localization.passes} pass(es), {localization.seidb_runs} seidb run(s)", file=out)
+    if published is not None:
+        state = " (already sealed)" if published.already_sealed else ""
+        if published.existing_differs:
+            state = " (a DIFFERENT report is already sealed there; kept, not overwritten)"
+        print(f"  report  {published.uri}{state}", file=out)
+        print(f"  sha256  {published.uncompressed_sha256}  (`evm-digest verify <report>`)", file=out)
+
+
+def run_localize_nodes(
+    request: NodesLocalizeRequest, *, flags: dict[str, str] | None = None, out: TextIO = sys.stdout
+) -> int:
+    """Localize between two nodes; exit 2 also when a bucket could not be localized (its error printed)."""
+    from evmdigest.localize.cross import localize_nodes
+
+    try:
+        request.check_stores()
+        binary = request.seidb_path or os.environ.get(SEIDB_ENV) or "seidb"
+        runner = SeidbRunner(binary, timeout=request.timeout or DEFAULT_TIMEOUT_S)
+        sink = open_sink(request.sink_url) if request.sink_url else None  # a bad sink fails before the passes
+        a, b = (_resolved(spec) for spec in (request.node_a, request.node_b))
+        limits = Limits(max_keys=request.max_keys, max_passes=request.max_passes)
+        found = localize_nodes(
+            runner, a, b, request.height, request.buckets, normalization=request.normalization, limits=limits
+        )
+        published = None
+        if sink is not None:
+            key = node_divergence_key(request.height, b.name, a.name)
+            published = publish_lines(sink, key, found.lines())
+    except RequestError as exc:
+        print(f"evm-digest localize: {exc.render(flags)}", file=sys.stderr)
+        return EXIT_FAILURE
+    except (SeidbError, StoreChanged, SinkError, ValueError) as exc:
+        print(f"evm-digest localize: {describe_failure(exc)}", file=sys.stderr)
+        if isinstance(exc, SeidbFailed):
+            print(f"  command: {' '.join(exc.argv)}", file=sys.stderr)
+        return EXIT_FAILURE
+    print_node_localization(found, published, out=out)
+    for bucket in found.failed:
+        print(f"evm-digest localize: {bucket.bucket} not localized: {bucket.error}", file=sys.stderr)
+    if found.failed:
+        return EXIT_FAILURE
+    return EXIT_DIVERGENCE if found.keys or found.status is not Status.COMPLETE else EXIT_NO_DIVERGENCE
+
+
+def _resolved(spec: NodeSpec) -> NodeSpec:
+    dirs = {f: getattr(spec, f).expanduser().resolve() for f in ("flatkv_dir", "memiavl_dir") if getattr(spec, f)}
+    return spec.model_copy(update=dirs)
+
+
+def print_node_localization(
+    found: NodeLocalization, published: PublishedDivergence | None, *, out: TextIO = sys.stdout
+) -> None:
+    a, b = found.a, found.b
+    title = f"Diverging keys at height {found.height}: A = {a.name} ({a.endpoint}), B = {b.name} ({b.endpoint})"
+    print(f"\n{title}: {len(found.keys)} key(s), {found.status.value}\n", file=out)
+    if found.keys:
+        rows = [
+            {
+                "bucket": k.bucket,
+                "change": k.change.value,
+                "kind": f"{k.kind} {k.kind_name or ''}".strip() if k.kind else "-",
+                "address": k.address or "-",
+                "slot": short(k.slot, 18),
+                "a": short(k.a),
+                "b": short(k.b),
+                "account_fields": ", ".join(k.account_diff or {}) or "-",
+                "key": short(k.key, 24),
+            }
+            for k in found.keys[:TABLE_ROWS]
+        ]
+        print(pd.DataFrame(rows).to_markdown(index=False), file=out)
+        print(file=out)
+    for bucket in found.buckets:
+        text = f"{bucket.bucket}: {bucket.status.value}, {bucket.keys_found} key(s), {bucket.passes} pass(es)"
+        print(f"  {text} - {bucket.note}" if bucket.note else f"  {text}", file=out)
+    print(f"  {found.passes} pass(es), {found.seidb_runs} seidb run(s)", file=out)
     if published is not None:
         state = " (already sealed)" if published.already_sealed else ""
         if published.existing_differs:

@@ -25,7 +25,11 @@ def publish_divergence(
     sink: Sink, key: str, localization: Localization, record: RecordRef | None
 ) -> PublishedDivergence:
     """Emit the report at `key` write-once (see the module docstring for an existing object)."""
-    lines = localization.lines(record)
+    return publish_lines(sink, key, localization.lines(record))
+
+
+def publish_lines(sink: Sink, key: str, lines: list[dict[str, Any]]) -> PublishedDivergence:
+    """Any divergence report's lines (one node's or two nodes'), write-once at `key`."""
     try:
         result = sink.emit_ndjson(key, lines)
     except SinkConflict as conflict:
@@ -56,7 +60,7 @@ def _existing(sink: Sink, key: str, lines: list[dict[str, Any]], conflict: SinkC
     )
 
 
-def _short(value: str | None, width: int = 12) -> str:
+def short(value: str | None, width: int = 12) -> str:
     """Head and tail of a long hex string: two values differing in their last byte still look different."""
     if value is None:
         return "-"
@@ -78,11 +82,11 @@ def divergence_table(localizations: Sequence[Localization], limit: int = TABLE_R
                     "change": key.change.value,
                     "kind": f"{key.kind} {key.kind_name or ''}".strip() if key.kind else "-",
                     "address": key.address or "-",
-                    "slot": _short(key.slot, 18),
-                    "flatkv": _short(key.flatkv),
-                    "memiavl": _short(key.memiavl),
+                    "slot": short(key.slot, 18),
+                    "flatkv": short(key.flatkv),
+                    "memiavl": short(key.memiavl),
                     "account_fields": ", ".join(key.account_diff or {}) or "-",
-                    "key": _short(key.key, 24),
+                    "key": short(key.key, 24),
                 }
             )
     columns = ["normalization", "bucket", "change", "kind", "address", "slot", "flatkv", "memiavl"]
@@ -114,7 +118,7 @@ def divergence_markdown(summaries: Sequence[DivergenceSummary]) -> str:
         if summary.first_keys:
             out += ["| bucket | change | address | slot | key |", "|---|---|---|---|---|"]
             out += [
-                f"| {k.bucket} | {k.change.value} | {k.address or '-'} | {_short(k.slot, 18)} | `{k.key}` |"
+                f"| {k.bucket} | {k.change.value} | {k.address or '-'} | {short(k.slot, 18)} | `{k.key}` |"
                 for k in summary.first_keys
             ]
             out.append("")
@@ -133,9 +137,9 @@ def divergence_lines(summaries: Sequence[DivergenceSummary]) -> list[str]:
         shown = f", first {len(summary.first_keys)}" if len(summary.first_keys) < summary.keys_found else ""
         lines += ["", f"{name:<10} diverging keys: {summary.keys_found} ({status}{shown}), {summary.passes} pass(es)"]
         for key in summary.first_keys:
-            where = f"{key.address or key.key}" + (f" slot {_short(key.slot, 16)}" if key.slot else "")
+            where = f"{key.address or key.key}" + (f" slot {short(key.slot, 16)}" if key.slot else "")
             fields = f" [{', '.join(key.account_diff)}]" if key.account_diff else ""
-            values = f"flatkv {_short(key.flatkv)} memiavl {_short(key.memiavl)}"
+            values = f"flatkv {short(key.flatkv)} memiavl {short(key.memiavl)}"
             lines.append(f"  {key.bucket:<8} {key.change.value:<19} {where}  {values}{fields}")
         if summary.published is not None:
             sealed = " already sealed" if summary.published.already_sealed else ""
