@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 
+from evmdigest.argflags import flags_of, given
 from evmdigest.exits import COMMON_EXIT_CODES, RUN_EXIT_CODES, VERIFY_EXIT_CODES, ExitCode, print_failure
 from evmdigest.kinds import KIND_HELP
 from evmdigest.ledger_command import add_ledger
@@ -73,16 +74,6 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 
     sys.stdout.write(record_json_schema_text())
     return 0
-
-
-def flags_of(parser: argparse.ArgumentParser) -> dict[str, str]:
-    """Request field (= argparse dest) -> the flag that sets it, so errors name what the user typed."""
-    return {a.dest: max(a.option_strings, key=len) for a in parser._actions if a.option_strings}
-
-
-def given(args: argparse.Namespace, fields: Sequence[str]) -> dict[str, object]:
-    # Only what was given: the request's own defaults are the one place defaults live.
-    return {name: getattr(args, name) for name in fields if getattr(args, name, None) is not None}
 
 
 def _refused(args: argparse.Namespace, exc: RequestError) -> int:

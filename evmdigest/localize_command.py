@@ -8,6 +8,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from evmdigest.argflags import flags_of, given
 from evmdigest.models import BUCKETS, Normalization
 
 LOCALIZE_EPILOG = """exit codes (localize):
@@ -18,7 +19,6 @@ LOCALIZE_EPILOG = """exit codes (localize):
 
 
 def _cmd_localize(args: argparse.Namespace) -> int:
-    from evmdigest.cli import flags_of, given
     from evmdigest.localize.command import EXIT_FAILURE, run_localize
     from evmdigest.request import LocalizeRequest, RequestError
 
