@@ -14,6 +14,7 @@ from pathlib import Path
 from types import ModuleType
 
 from evmdigest.emit.verify import verify_object
+from evmdigest.fleet.verdict import fleet_json_schema_text
 from evmdigest.models import Normalization, OpenMode
 from evmdigest.request import DIVERGE_CHOICES, DemoRequest, RequestError, RunRequest
 from evmdigest.seidb import ReportError, parse_report
@@ -48,7 +49,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
-    sys.stdout.write(record_json_schema_text())
+    sys.stdout.write(fleet_json_schema_text() if args.fleet else record_json_schema_text())
     return 0
 
 
@@ -105,7 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--region", default=None, help="AWS region (default: boto3's chain)")
     v.set_defaults(func=_cmd_verify)
 
-    s = sub.add_parser("schema", help="print the JSON Schema of EndpointDigestRecord")
+    s = sub.add_parser("schema", help="print the JSON Schema of EndpointDigestRecord (or, --fleet, FleetVerdict)")
+    s.add_argument("--fleet", action="store_true", help="the fleet verdict's schema (fleet-digest-<H>.json.gz)")
     s.set_defaults(func=_cmd_schema)
 
     _add_run(sub)
