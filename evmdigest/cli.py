@@ -14,6 +14,7 @@ from pathlib import Path
 from types import ModuleType
 
 from evmdigest.emit.verify import verify_object
+from evmdigest.fleet.nodes import FleetRequest, parse_node_spec
 from evmdigest.fleet.verdict import fleet_json_schema_text
 from evmdigest.models import Normalization, OpenMode
 from evmdigest.request import DIVERGE_CHOICES, DemoRequest, RequestError, RunRequest
@@ -86,6 +87,22 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return code
 
 
+def _cmd_fleet(args: argparse.Namespace) -> int:
+    values = _given(args, list(FleetRequest.model_fields))
+    if "normalizations" in values:
+        values["normalizations"] = tuple(dict.fromkeys(args.normalizations))
+    try:
+        values["nodes"] = tuple(parse_node_spec(spec) for spec in args.nodes)
+        request = FleetRequest.create(**values)
+        if request.pool is None:
+            request.check_local()  # local mode: every node's dirs and seidb are here; fail before Prefect starts
+    except RequestError as exc:
+        print(f"evm-digest fleet: {exc.render(_flags(args.parser))}", file=sys.stderr)
+        return 2
+    code: int = importlib.import_module("flows.fleet_front").run_fleet(request)
+    return code
+
+
 def _front_door() -> ModuleType:
     # Prefect is imported here, on demand, so `parse` and `verify` stay fast and server-free.
     return importlib.import_module("flows.front_door")
@@ -112,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_run(sub)
     _add_demo(sub)
+    _add_fleet(sub)
     return parser
 
 
@@ -164,6 +182,32 @@ def _add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     d.add_argument("--memiavl-dir", type=Path, help="with --seidb: the memiavl root")
     d.add_argument("--sink", dest="sink_url", metavar="SINK", default=None, help="default: file://<dir>/sealed")
     d.set_defaults(func=_cmd_demo, parser=d)
+
+
+def _add_fleet(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    f = sub.add_parser(
+        "fleet",
+        help="seal one height on every node and compare the nodes",
+        description="Exit 0 all nodes agree and match; 1 a disagreement or mismatch (odd nodes on the last line); "
+        "2 incomplete (a node failed or timed out) or bad input; 3 orchestration unavailable.",
+    )
+    f.add_argument(
+        "--node", dest="nodes", action="append", required=True, metavar="NAME=FLATKV_DIR,MEMIAVL_DIR[@QUEUE]",
+        help="a node (repeat); QUEUE: its work queue in pool mode (default evm-digest-NAME)",
+    )  # fmt: skip
+    f.add_argument("--height", type=int, help="height to seal; local mode default: newest snapshot every node has")
+    f.add_argument(
+        "--normalization", dest="normalizations", action="append", choices=[n.value for n in Normalization],
+        help="memiavl decoder; repeat for several (default: both)",
+    )  # fmt: skip
+    f.add_argument("--pool", help="dispatch each node's gate to its work queue in this pool (needs PREFECT_API_URL)")
+    f.add_argument("--seidb", dest="seidb_path", metavar="SEIDB", help="seidb on the nodes (default $EVMDIGEST_SEIDB)")
+    f.add_argument("--sink", dest="sink_url", metavar="SINK", help="s3://bucket/prefix or file:///dir shared by all")
+    f.add_argument("--endpoint-url", help="S3-compatible endpoint for the sink")
+    f.add_argument("--region", help="AWS region for the sink")
+    f.add_argument("--node-timeout", type=float, help="seconds to wait for each node's verdict (default 7200)")
+    f.add_argument("--timeout", dest="scan_timeout", type=float, help="per-scan timeout in seconds on each node")
+    f.set_defaults(func=_cmd_fleet, parser=f)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

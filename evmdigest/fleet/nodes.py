@@ -10,6 +10,7 @@ another (`NAME=FLATKV,MEMIAVL@QUEUE` on the command line, `work_queue` in the bl
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from pathlib import Path
@@ -118,8 +119,10 @@ class FleetRequest(_Checked):
                 raise
             raise node_error(node, exc) from None
 
-    def check_stores(self) -> None:
-        """Every node's dirs exist here: local mode only (in pool mode they live on the workers)."""
+    def check_local(self) -> None:
+        """Local mode only (in pool mode these live on the workers): every node's dirs and seidb exist here."""
+        if self.seidb_path and shutil.which(self.seidb_path) is None:
+            raise RequestError("seidb_path", f"{{seidb_path}}: {quoted(self.seidb_path)} is not an executable here")
         for node in self.nodes:
             try:
                 self.node_request(node).check_stores()

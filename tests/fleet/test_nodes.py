@@ -67,7 +67,7 @@ def test_each_node_passes_the_gate_validation_and_errors_name_the_node(tmp_path:
     (tmp_path / "a" / "flatkv").mkdir(parents=True)
     (tmp_path / "a" / "memiavl").mkdir()
     with pytest.raises(RequestError) as missing:
-        request.check_stores()
+        request.check_local()
     message = missing.value.render({"nodes": "--node"})
     assert message.startswith("--node b: FLATKV_DIR: ") and "is not a directory" in message
 
