@@ -6,6 +6,7 @@ Every object key we write is built here and nowhere else:
     [<node>/]endpoint-divergence-<height>-<normalization>.ndjson.gz  the keys behind a mismatch
     fleet-digest-<height>.json.gz                                    the fleet verdict at a height
     fleet-digest-<height>.incomplete-<UTC time>.json.gz              an incomplete fleet attempt (evidence)
+    [<node>/]claims/claim-<height>.json                              a run's claim on a height (transient)
 
 A named node's objects live under `<node>/`, so nodes sharing a sink never collide; an unnamed single
 node keeps the seed's flat layout, which stays readable.
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from evmdigest.emit.keys import CLAIMS_DIR
 from evmdigest.models import Normalization
 
 SNAPSHOT_DIR = re.compile(r"^snapshot-(\d{20})$")
@@ -69,6 +71,15 @@ def node_prefix(node: str | None) -> str:
 
 def record_key(height: int, normalization: Normalization, node: str | None = None) -> str:
     return f"{node_prefix(node)}{RECORD_KEY_PREFIX}{height}-{normalization.value}.json.gz"
+
+
+def record_prefix(node: str | None = None, height: int | None = None) -> str:
+    """The key prefix of a node's records (of one height when given), for listing that node's layout only."""
+    return f"{node_prefix(node)}{RECORD_KEY_PREFIX}" + ("" if height is None else f"{height}-")
+
+
+def claim_key(height: int, node: str | None = None) -> str:
+    return f"{node_prefix(node)}{CLAIMS_DIR}/claim-{height}.json"
 
 
 def divergence_key(height: int, normalization: Normalization, node: str | None = None) -> str:

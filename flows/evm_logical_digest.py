@@ -19,12 +19,12 @@ from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from blocks import DigestSink, SeidbCli
 from evmdigest.models import Normalization, OpenMode
 from evmdigest.request import DEFAULT_NORMALIZATIONS, Height, RunRequest, Timeout
-from evmdigest.segments import RECORD_KEY_PREFIX, newest_unsealed, sealed_pairs, snapshot_heights
 from evmdigest.seidb import ScanResult
 from evmdigest.seidb.procs import kill_run
 from evmdigest.tables import bucket_table, verdict_markdown
 from evmdigest.verdict.outcome import GateOutcome, PublishedRecord, ScanTiming
-from flows.tasks import assert_versions, compare_emit, flatkv_digest, memiavl_digest
+from flows.sealing import discover_height, preflight_sink, publish_verdicts
+from flows.tasks import assert_versions, flatkv_digest, memiavl_digest
 
 DEFAULT_SINK_ENV = "EVMDIGEST_SINK"
 DEFAULT_SEIDB_ENV = "EVMDIGEST_SEIDB"
@@ -117,12 +117,10 @@ def evm_logical_digest(
     # Preflight: a missing binary or an unreachable sink must fail now, not after an hour of scanning.
     runner = seidb_cli.runner(timeout=request.timeout, run_tag=str(current_flow_run.id))
     runner.resolve()
-    sealed_keys = sink_config.open().list_keys(prefix=RECORD_KEY_PREFIX)
+    sink_store = preflight_sink(sink_config, request.node)  # the node's own layout (flows/sealing.py)
     normalizations = request.normalizations
     if height is None:
-        height = newest_unsealed(
-            snapshot_heights(request.memiavl_dir.expanduser()), sealed_pairs(sealed_keys), normalizations
-        )
+        height = discover_height(sink_store, request)
         if height is None:
             return Completed(
                 message="nothing to seal", data=GateOutcome(height=None, node=node_label, nothing_to_seal=True)
@@ -136,9 +134,8 @@ def evm_logical_digest(
     flatkv, memiavl = _collect(flatkv_future, memiavl_futures)
     assert_versions(height, [flatkv, *memiavl.values()])
 
-    emit_futures = [compare_emit.submit(height, n, flatkv, memiavl[n], sink_config, node_label) for n in normalizations]
-    wait(emit_futures)  # every normalization settles (published or failed) before any error is raised
-    published = [future.result() for future in emit_futures]
+    run_id = str(current_flow_run.id)
+    published = publish_verdicts(height, request, flatkv, memiavl, sink_config, node_label, run_id)
     table = bucket_table(flatkv.report, {n: scan.report for n, scan in memiavl.items()})
     scans = [
         ScanTiming(label=scan.request.label, started_at=scan.started_at, finished_at=scan.finished_at,

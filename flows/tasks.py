@@ -79,10 +79,12 @@ def compare_emit(
     memiavl: ScanResult,
     sink_config: DigestSink,
     node: str | None,
+    layout_node: str | None = None,
 ) -> PublishedRecord:
+    """`node` labels the record; `layout_node` (the run's --node, None when unnamed) places it in the sink."""
     logger = get_run_logger()
     record = compare(height, normalization, flatkv.report, memiavl.report, node=node)
-    published = publish(sink_config.open(), record_key(height, normalization), record)
+    published = publish(sink_config.open(), record_key(height, normalization, layout_node), record)
     if published.seal_completed:
         logger.warning("completed the missing seal of %s (same verdict as this run)", published.uri)
     elif published.already_sealed:

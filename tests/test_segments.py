@@ -9,12 +9,14 @@ import pytest
 from evmdigest.models import Normalization
 from evmdigest.segments import (
     RecordKey,
+    claim_key,
     divergence_key,
     fleet_key,
     newest_unsealed,
     parse_fleet_key,
     parse_record_key,
     record_key,
+    record_prefix,
     sealed_pairs,
     snapshot_dir_name,
     snapshot_heights,
@@ -65,3 +67,12 @@ def test_newest_unsealed_needs_every_requested_normalization() -> None:
     assert newest_unsealed([1000, 2000, 3000], sealed, BOTH) == 2000
     assert newest_unsealed([1000, 2000, 3000], sealed, (Normalization.SEMANTIC,)) == 1000
     assert newest_unsealed([2000, 3000], sealed, (Normalization.SEMANTIC,)) is None
+
+
+def test_a_nodes_record_prefix_and_claim_key_stay_in_its_own_layout() -> None:
+    assert record_prefix("node-a", 9) == "node-a/endpoint-digest-9-"
+    assert record_prefix(None) == "endpoint-digest-"
+    assert record_key(9, Normalization.SEMANTIC, "node-a").startswith(record_prefix("node-a", 9))
+    assert not record_key(90, Normalization.SEMANTIC, "node-a").startswith(record_prefix("node-a", 9))
+    assert claim_key(9, "node-a") == "node-a/claims/claim-9.json" and claim_key(9) == "claims/claim-9.json"
+    assert parse_record_key(claim_key(9, "node-a")) is None  # a claim is never read as a record

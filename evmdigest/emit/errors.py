@@ -34,7 +34,8 @@ _HINTS: dict[SinkErrorKind, str] = {
     SinkErrorKind.NO_SUCH_BUCKET: "create the bucket or fix the bucket name in the sink URL",
     SinkErrorKind.ACCESS_DENIED: (
         "grant s3:GetObject, s3:PutObject, s3:ListBucket, s3:AbortMultipartUpload and "
-        "s3:ListMultipartUploadParts on the bucket/prefix to the identity boto3 resolved"
+        "s3:ListMultipartUploadParts on the bucket/prefix (and s3:DeleteObject on its claims/ keys) "
+        "to the identity boto3 resolved"
     ),
     SinkErrorKind.BAD_CREDENTIALS: (
         "refresh or fix the AWS credentials boto3 resolves (AWS_PROFILE / AWS_ACCESS_KEY_ID and "
@@ -154,4 +155,20 @@ class CorruptObject(SinkError):
 
     def __init__(self, what: str, **where: Any) -> None:
         hint = "the object was altered or not written by evm-digest; run `evm-digest verify`"
+        super().__init__(SinkErrorKind.OTHER, what, hint=hint, **where)
+
+
+class TamperedObject(SinkError):
+    """A stored object no seal and no intent vouches for: replaced after it was written, or not ours.
+
+    Never sealed; a run that meets one publishes nothing (`exit_code`, as the CLI maps it).
+    """
+
+    exit_code = 2
+
+    def __init__(self, what: str, **where: Any) -> None:
+        hint = (
+            "the object was replaced after evm-digest wrote it (or predates intents and lost its seal); "
+            "inspect it with `evm-digest verify`, then restore it from a trusted copy or move it aside and re-run"
+        )
         super().__init__(SinkErrorKind.OTHER, what, hint=hint, **where)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
+import time
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -17,11 +19,13 @@ from typing import BinaryIO
 from urllib.parse import SplitResult, unquote, urlsplit
 
 from evmdigest.emit.errors import SinkConflict, SinkError, SinkErrorKind, SinkNotFound
-from evmdigest.emit.keys import TMP_MARK, validate_key
+from evmdigest.emit.keys import TMP_MARK, TMP_NAME, validate_key
 from evmdigest.emit.scheme import SinkOptions, SinkScheme
 from evmdigest.emit.seal import StoreChecksum
 from evmdigest.emit.sink import Sink
-from evmdigest.emit.stream import READ_CHUNK
+from evmdigest.emit.stream import READ_CHUNK, Encoding
+
+STALE_TEMP_SECONDS = 3600.0  # a temp file this old belongs to a writer that was killed
 
 
 def _fsync_dir(path: Path) -> None:
@@ -132,7 +136,7 @@ class FolderSink(Sink):
             return SinkNotFound(what, **self.where(key))
         return SinkError(kind, what, **self.where(key))
 
-    def _open_writer(self, key: str) -> _FolderWriter:
+    def _open_writer(self, key: str, encoding: Encoding) -> _FolderWriter:
         try:
             return _FolderWriter(self, key)
         except OSError as exc:
@@ -140,6 +144,12 @@ class FolderSink(Sink):
 
     def _exists(self, key: str) -> bool | None:
         return self.path_for(key).exists()
+
+    def _delete(self, key: str) -> None:
+        try:
+            self.path_for(key).unlink(missing_ok=True)
+        except OSError as exc:
+            raise self.os_error(exc, "removing the object", key) from exc
 
     def _read_chunks(self, key: str) -> Iterator[bytes]:
         try:
@@ -174,6 +184,30 @@ class FolderSink(Sink):
 
     def _store_checksum(self, key: str) -> StoreChecksum | None:
         return None
+
+    def remove_stale_temps(self, older_than: float = STALE_TEMP_SECONDS) -> list[str]:
+        """Remove temp files a killed writer left behind (ours by name, older than `older_than` s by mtime).
+
+        Only names of the form `.<name>.evmd-tmp-<uuid4 hex>` are touched, never a record, seal,
+        intent or claim; a live writer's temp file is younger (its mtime moves with every write).
+        """
+        if not self.root.is_dir():
+            return []
+        cutoff = time.time() - older_than
+        removed = []
+        for dirpath, _dirs, files in os.walk(self.root):
+            for name in files:
+                if not TMP_NAME.match(name):
+                    continue
+                path = Path(dirpath, name)
+                try:
+                    info = path.lstat()
+                    if stat.S_ISREG(info.st_mode) and info.st_mtime < cutoff:
+                        path.unlink()
+                        removed.append(path.relative_to(self.root).as_posix())
+                except FileNotFoundError:
+                    continue  # its writer (or another sweep) removed it first
+        return sorted(removed)
 
 
 def open_folder(url: str, parts: SplitResult, options: SinkOptions) -> FolderSink:

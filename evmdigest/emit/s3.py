@@ -27,6 +27,7 @@ from evmdigest.emit.keys import validate_key
 from evmdigest.emit.s3errors import S3_STORE, classify_s3_error, s3_location
 from evmdigest.emit.s3upload import (
     AWS_ERRORS,
+    CONTENT_TYPES,
     DEFAULT_PART_SIZE,
     MAX_PART_SIZE,
     MIN_PART_SIZE,
@@ -35,7 +36,7 @@ from evmdigest.emit.s3upload import (
 from evmdigest.emit.scheme import SinkOptions, SinkScheme
 from evmdigest.emit.seal import StoreChecksum
 from evmdigest.emit.sink import Sink
-from evmdigest.emit.stream import READ_CHUNK
+from evmdigest.emit.stream import READ_CHUNK, Encoding
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -142,8 +143,15 @@ class S3Sink(Sink):
             )
         return local  # confirmed by the store; ours also knows FULL_OBJECT vs COMPOSITE and the parts
 
-    def _open_writer(self, key: str) -> S3Writer:
-        return S3Writer(self, key)
+    def _open_writer(self, key: str, encoding: Encoding) -> S3Writer:
+        return S3Writer(self, key, content_type=CONTENT_TYPES[encoding])
+
+    def _delete(self, key: str) -> None:
+        # Claims only (needs s3:DeleteObject on the claims); deleting a missing key succeeds on S3.
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=self.full_key(key))
+        except AWS_ERRORS as exc:
+            raise self._fail(exc, "DeleteObject", self.full_key(key)) from exc
 
     def _head(self, key: str) -> dict[str, Any] | None:
         try:

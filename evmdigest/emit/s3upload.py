@@ -19,6 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from evmdigest.emit.errors import SinkError, SinkErrorKind
 from evmdigest.emit.s3errors import classify_s3_error
 from evmdigest.emit.seal import StoreChecksum, b64_sha256, composite_sha256
+from evmdigest.emit.stream import Encoding
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -28,7 +29,7 @@ MIN_PART_SIZE = 5 * 1024 * 1024  # S3 rejects smaller non-final parts
 MAX_PART_SIZE = 5 * 1024 * 1024 * 1024
 MAX_PARTS = 10_000
 DEFAULT_PART_SIZE = 8 * 1024 * 1024
-CONTENT_TYPE = "application/gzip"
+CONTENT_TYPES: dict[Encoding, str] = {"gzip": "application/gzip", "identity": "application/json"}
 
 AWS_ERRORS = (ClientError, BotoCoreError)
 
@@ -49,9 +50,10 @@ class UploadTarget(Protocol):
 
 
 class S3Writer:
-    def __init__(self, sink: UploadTarget, key: str) -> None:
+    def __init__(self, sink: UploadTarget, key: str, *, content_type: str = CONTENT_TYPES["gzip"]) -> None:
         self._sink = sink
         self._key = key
+        self._content_type = content_type
         self._full = sink.full_key(key)
         self._buf = bytearray()
         self._upload_id: str | None = None
@@ -95,7 +97,7 @@ class S3Writer:
     def _start_multipart(self) -> None:
         try:
             resp = self._sink.client.create_multipart_upload(
-                Bucket=self._sink.bucket, Key=self._full, ChecksumAlgorithm="SHA256", ContentType=CONTENT_TYPE
+                Bucket=self._sink.bucket, Key=self._full, ChecksumAlgorithm="SHA256", ContentType=self._content_type
             )
         except AWS_ERRORS as exc:
             raise self._fail(exc, "CreateMultipartUpload") from exc
@@ -166,7 +168,7 @@ class S3Writer:
                 Bucket=self._sink.bucket,
                 Key=self._full,
                 Body=body,
-                ContentType=CONTENT_TYPE,
+                ContentType=self._content_type,
                 ChecksumAlgorithm="SHA256",
                 ChecksumSHA256=local,  # S3 rejects the PUT (BadDigest) if its bytes hash differently
                 IfNoneMatch="*",

@@ -1,6 +1,7 @@
 """What an emission returns (EmitResult) and what it leaves next to the object (Seal).
 
-Every object is gzip. `uncompressed_sha256` is the hash of the gunzipped payload: the out-of-band
+Every record is gzip; its seal is plain JSON (older seals are gzip; readers take both).
+`uncompressed_sha256` is the hash of the gunzipped payload: the out-of-band
 value a reader re-derives. The store checksum is the store's own view of the bytes it received:
 on S3 a single PUT has a FULL_OBJECT SHA-256 of the gzip bytes; a multipart upload has the
 COMPOSITE form, SHA-256 over the concatenated per-part SHA-256 digests, written `<base64>-<parts>`.
@@ -76,7 +77,7 @@ class EmitResult(BaseModel):
 
 
 class Seal(BaseModel):
-    """The companion `<key>.seal.json` written after the object lands (gzip JSON, like every object)."""
+    """The companion `<key>.seal.json` written after the object lands: plain JSON describing the object."""
 
     model_config = ConfigDict(frozen=True)
 

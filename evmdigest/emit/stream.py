@@ -14,7 +14,7 @@ import json
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import IO, Any, Protocol
+from typing import IO, Any, Literal, Protocol
 
 from evmdigest.emit.errors import SinkError
 from evmdigest.emit.seal import StoreChecksum
@@ -25,6 +25,9 @@ READ_CHUNK = 1 << 20
 GZIP_LEVEL = 6  # same as `gzip -6`, the benchmark's yardstick
 
 WriteFn = Callable[[IO[bytes]], None]
+Encoding = Literal["gzip", "identity"]
+"""How the stored bytes encode the payload: gzip for records, identity (plain) for seals and control objects."""
+GZIP_MAGIC = b"\x1f\x8b"  # no JSON document starts with these bytes, so plain and gzip are told apart
 
 
 class ObjectWriter(Protocol):
@@ -42,13 +45,16 @@ class ObjectWriter(Protocol):
 
 
 class GzipHashingRaw(io.RawIOBase):
-    """Raw sink under the producer's BufferedWriter. Records the first backend failure in `failure`."""
+    """Raw sink under the producer's BufferedWriter. Records the first backend failure in `failure`.
 
-    def __init__(self, out: ObjectWriter, level: int = GZIP_LEVEL) -> None:
+    `encoding="identity"` stores the payload as is (both hashes are then of the same bytes).
+    """
+
+    def __init__(self, out: ObjectWriter, level: int = GZIP_LEVEL, *, encoding: Encoding = "gzip") -> None:
         super().__init__()
         self._out: ObjectWriter | None = out
         # wbits=31: gzip framing with mtime 0 and no name, so equal payloads give equal bytes.
-        self._z = zlib.compressobj(level, zlib.DEFLATED, 31)
+        self._z = zlib.compressobj(level, zlib.DEFLATED, 31) if encoding == "gzip" else None
         self._usha = hashlib.sha256()
         self._csha = hashlib.sha256()
         self.uncompressed_bytes = 0
@@ -69,7 +75,7 @@ class GzipHashingRaw(io.RawIOBase):
             raise self.failure
         self._usha.update(view)
         self.uncompressed_bytes += n
-        out = self._z.compress(view)
+        out = self._z.compress(view) if self._z is not None else bytes(view)
         if out:
             self._send(out)
         return n
@@ -85,7 +91,8 @@ class GzipHashingRaw(io.RawIOBase):
             raise
 
     def finish(self) -> None:
-        self._send(self._z.flush())
+        if self._z is not None:
+            self._send(self._z.flush())
         self._out = None
 
     def kill(self) -> None:
@@ -190,6 +197,27 @@ def digest_ndjson(records: Iterable[Any]) -> PayloadDigest:
 
 class GzipFormatError(ValueError):
     """Stored bytes are not exactly one complete gzip member."""
+
+
+def iter_document(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """A small document stored plain or (seals written before plain seals) gzip, told apart by its first bytes."""
+    stream = iter(chunks)
+    head = b""
+    for chunk in stream:
+        head += chunk
+        if len(head) >= len(GZIP_MAGIC):
+            break
+    rest = _chain(head, stream)
+    if head.startswith(GZIP_MAGIC):
+        yield from iter_gunzip(rest)
+    else:
+        yield from rest
+
+
+def _chain(head: bytes, tail: Iterator[bytes]) -> Iterator[bytes]:
+    if head:
+        yield head
+    yield from tail
 
 
 def iter_gunzip(chunks: Iterable[bytes]) -> Iterator[bytes]:

@@ -1,8 +1,11 @@
 """Verify an emitted object: re-read it, gunzip, re-hash, compare with its seal (`evm-digest verify URI`).
 
-Outcomes and their exit codes: 0 ok; 1 mismatch or missing seal; 2 the object (or store) could not be
-reached. Every reference available must agree with the re-hashed bytes: `sha256` when given, and the
-seal when present (its payload hash and sizes, its gzip hash, and on S3 the store's own checksum).
+Outcomes and their exit codes: 0 ok; 1 mismatch, missing seal or tampered; 2 the object (or store)
+could not be reached. Without a seal the object is "missing_seal" (a crash between object and seal,
+repairable) only when an intent recorded before the write names its stored bytes; otherwise it was
+replaced after it was written, or not written by us: "tampered". Every reference available must
+agree with the re-hashed bytes: `sha256` when given, and the seal when present (its payload hash and
+sizes, its gzip hash, and on S3 the store's own checksum).
 The object is found through the sink-scheme registry; the command line lives in evmdigest/cli.py.
 """
 
@@ -19,8 +22,8 @@ from evmdigest.emit.sink import Sink
 from evmdigest.emit.stream import GzipFormatError, ObjectDigest
 from evmdigest.models import HEX64
 
-Status = Literal["ok", "mismatch", "missing_seal", "unreachable"]
-EXIT_CODES: dict[str, int] = {"ok": 0, "mismatch": 1, "missing_seal": 1, "unreachable": 2}
+Status = Literal["ok", "mismatch", "missing_seal", "tampered", "unreachable"]
+EXIT_CODES: dict[str, int] = {"ok": 0, "mismatch": 1, "missing_seal": 1, "tampered": 1, "unreachable": 2}
 
 
 class VerifyOutcome(BaseModel):
@@ -82,9 +85,12 @@ def verify_object(
         return _outcome("unreachable", uri, str(exc), expected=expected, seal_uri=seal_uri)
     if expected is None and seal is not None:
         expected = seal.uncompressed_sha256
+    intent = None
     try:
         digest = sink.digest_object(key)
         problems = _compare(seal, sha256.lower() if sha256 else None, digest, sink, key)
+        if seal is None and sha256 is None:
+            intent = sink.read_intent(key, digest.uncompressed_sha256)
     except SinkNotFound as exc:
         return _outcome("unreachable", uri, f"no object: {exc}", expected=expected, seal_uri=seal_uri)
     except (CorruptObject, GzipFormatError) as exc:
@@ -100,9 +106,16 @@ def verify_object(
     if problems:
         return _outcome("mismatch", uri, "; ".join(problems), **found)
     if seal is None and sha256 is None:
+        if intent is None or intent.compressed_sha256 != digest.compressed_sha256:
+            detail = (
+                f"the seal {seal_uri} is missing and no intent recorded before the write names the stored "
+                f"payload sha256 {digest.uncompressed_sha256}: the object was replaced after it was written "
+                "(or predates intents, or is not evm-digest's); pass --sha256 HEX to check it against a known hash"
+            )
+            return _outcome("tampered", uri, detail, **found)
         detail = (
-            f"the object is present but its seal {seal_uri} is missing (a crash between the object and "
-            "its seal, or not written by evm-digest); pass --sha256 HEX to check it against a known hash"
+            f"the object is present but its seal {seal_uri} is missing (a crash between the object and its "
+            "seal; its intent names these bytes): an identical re-run completes the seal"
         )
         return _outcome("missing_seal", uri, detail, **found)
     against = " and ".join(n for n, v in (("--sha256", sha256), ("the seal", seal)) if v is not None)

@@ -2,8 +2,9 @@
 
 - No object at the key: emit the verdict and its seal.
 - An object holds the same verdict (`verdict()`: time and provenance excluded): "already sealed"; a
-  seal missing after a crash between object and seal is completed, but only if the stored bytes are
-  exactly that verdict as we serialize it (`Sink.complete_seal` re-hashes them).
+  seal missing after a crash between object and seal is completed, but only if the stored bytes
+  re-hash to the intent recorded before they were committed (`Sink.complete_seal`); bytes no intent
+  names (a forged verdict under the same verdict) raise TamperedObject, never sealed.
 - An object holds a different verdict: `VerdictFlip`, citing both; nothing is written.
 
 The policy is generic (`publish_verdict`) over any `SealedVerdict` model: endpoint records (`publish`)
@@ -15,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, Self, TypeVar
 
-from evmdigest.emit import Sink, SinkConflict, digest_json, seal_key
+from evmdigest.emit import Sink, SinkConflict, seal_key
 from evmdigest.verdict.outcome import PublishedRecord
 from evmdigest.verdict.records import EndpointDigestRecord
 
@@ -91,10 +92,7 @@ def _already_sealed(sink: Sink, key: str, record: V, conflict: SinkConflict) -> 
     seal = conflict.existing_seal
     completed = seal is None
     if seal is None:
-        # Hash the stored record as we serialize it: complete_seal refuses bytes that differ from that.
-        seal = sink.complete_seal(
-            key, uncompressed_sha256=digest_json(existing.model_dump(mode="json")).uncompressed_sha256
-        )
+        seal = sink.complete_seal(key)  # only bytes an intent names; TamperedObject otherwise
     return Published(
         existing, uri, seal.uncompressed_sha256, sink.uri_for(seal_key(key)), already_sealed=True,
         seal_completed=completed,

@@ -12,6 +12,7 @@ from typing import IO
 import pytest
 
 from evmdigest.emit import (
+    Intent,
     ProducerError,
     Seal,
     SinkConflict,
@@ -50,11 +51,17 @@ def test_json_round_trip_and_seal_is_sha256_of_gunzipped_bytes(tmp_path: Path) -
     assert result.uri == (tmp_path / "out/segments/000123/verdict.json").as_uri()
 
     seal_file = tmp_path / "out/segments/000123/verdict.json.seal.json"
-    seal = Seal.model_validate_json(gzip.decompress(seal_file.read_bytes()))  # seals are gzip too
+    seal = Seal.model_validate_json(seal_file.read_bytes())  # plain JSON, as its name says
     assert seal == sink.read_seal("segments/000123/verdict.json")
     assert seal.uncompressed_sha256 == hashlib.sha256(payload).hexdigest()
     assert seal.compressed_sha256 == result.compressed_sha256
     assert result.seal_uri == seal_file.as_uri()
+    intent_file = tmp_path / f"out/segments/000123/verdict.json.intent-{result.uncompressed_sha256}.json"
+    intent = Intent.model_validate_json(intent_file.read_bytes())  # fixed before the object was committed
+    assert (intent.uncompressed_sha256, intent.compressed_sha256) == (
+        result.uncompressed_sha256,
+        result.compressed_sha256,
+    )
     assert sink.read_json("segments/000123/verdict.json") == verdict
     # The digest helper a re-run uses must agree byte for byte with what was emitted.
     assert digest_json(verdict).uncompressed_sha256 == result.uncompressed_sha256
@@ -123,7 +130,10 @@ def test_concurrent_writers_exactly_one_wins(tmp_path: Path) -> None:
     winners = [n for n, o in outcomes.items() if o == "won"]
     assert len(winners) == 1 and len(outcomes) == 6
     assert gzip.decompress((tmp_path / "out/race.txt").read_bytes()).startswith(f"writer {winners[0]}\n".encode())
-    assert _all_files(tmp_path / "out") == ["race.txt", "race.txt.seal.json"]  # no temp files left
+    files = _all_files(tmp_path / "out")
+    assert [f for f in files if ".intent-" not in f] == ["race.txt", "race.txt.seal.json"]  # no temp files left
+    seal = sink.read_seal("race.txt")
+    assert seal is not None and f"race.txt.intent-{seal.uncompressed_sha256}.json" in files
 
 
 def test_producer_failure_leaves_nothing(tmp_path: Path) -> None:
@@ -160,7 +170,10 @@ def test_list_keys_is_relative_and_hides_seals_and_temps(tmp_path: Path) -> None
     for key in ("seg/2/v.json", "seg/10/v.json", "other.json"):
         sink.emit_json(key, {})
     (tmp_path / "out/seg/2" / f".v.json{TMP_MARK}dead").write_bytes(b"left by a crash")
-    assert sink.list_keys() == ["other.json", "seg/10/v.json", "seg/2/v.json"]
+    sink.emit_control("seg/claims/claim-2.json", {"claim": 1})
+    assert sink.list_keys() == ["other.json", "seg/10/v.json", "seg/2/v.json"]  # no seals, intents or claims
+    control = sink.list_keys("seg/", include_control=True)
+    assert "seg/claims/claim-2.json" in control and sum(".intent-" in k for k in control) == 2
     assert sink.list_keys("seg/") == ["seg/10/v.json", "seg/2/v.json"]
     assert "seg/2/v.json.seal.json" in sink.list_keys("seg/2", include_seals=True)
     assert open_sink((tmp_path / "nothing-here").as_uri()).list_keys() == []
@@ -189,7 +202,7 @@ def test_complete_seal_repairs_a_crash_between_object_and_seal(tmp_path: Path) -
         sink.complete_seal("v.json", uncompressed_sha256=digest_json({"height": 8}).uncompressed_sha256)
     assert sink.read_seal("v.json") is None
 
-    seal = sink.complete_seal("v.json", uncompressed_sha256=digest_json(verdict).uncompressed_sha256)
+    seal = sink.complete_seal("v.json")  # the intent recorded before the object names these bytes
     assert seal.resealed and seal == sink.read_seal("v.json")
     assert seal.uncompressed_sha256 == digest_json(verdict).uncompressed_sha256
 

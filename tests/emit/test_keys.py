@@ -24,6 +24,8 @@ from tests.plugins.s3 import S3Target
         "x.json.seal.json",
         "bad\nkey",
         ".x.json.evmd-tmp-1",
+        "x.json.intent-" + "a" * 64 + ".json",  # intents and claims are control objects, never records
+        "n1/claims/claim-5.json",
     ],
 )
 def test_bad_keys(tmp_path: Path, key: str) -> None:
@@ -41,14 +43,16 @@ def test_reads_refuse_keys_outside_the_sink(tmp_path: Path, key: str) -> None:
             read(key)
 
 
-def test_the_full_key_with_its_seal_must_fit_s3s_limit(s3_bucket: S3Target) -> None:
+def test_the_full_key_with_its_companions_must_fit_s3s_limit(s3_bucket: S3Target) -> None:
     prefix = "p" * 100
     sink = open_sink(s3_bucket.url(prefix), endpoint_url=s3_bucket.endpoint_url)
-    room = MAX_KEY_BYTES - len(prefix) - 1 - len(".seal.json")  # prefix + "/" + key + seal suffix
+    room = MAX_KEY_BYTES - len(prefix) - 1 - len(".intent-") - 64 - len(".json")  # the longest companion: intent
     fits = "k" * room
     assert sink.emit_json(fits, {}).key == fits
     too_long = "k" * (room + 1)
-    with pytest.raises(ValueError, match=rf"^key '{too_long}': its seal key .* is 1025 bytes, over S3's limit"):
+    with pytest.raises(
+        ValueError, match=rf"^key '{too_long}': with its intent suffix .* is 1025 bytes, over S3's limit"
+    ):
         sink.emit_json(too_long, {})
     assert sink.list_keys() == [fits]
 

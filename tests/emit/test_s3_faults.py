@@ -39,7 +39,7 @@ def _via_proxy(proxy: FaultProxy, target: S3Target, attempts: int = 1) -> Sink:
 def test_put_errors_are_classified(
     s3_bucket: S3Target, s3_fault_proxy: FaultProxy, status: int, code: str, kind: SinkErrorKind, retryable: bool
 ) -> None:
-    s3_fault_proxy.inject(Fault(status, code, method="PUT", path_contains="/p/v.json"))
+    s3_fault_proxy.inject(Fault(status, code, method="PUT", path_suffix="/p/v.json"))
     sink = _via_proxy(s3_fault_proxy, s3_bucket)
     with pytest.raises(SinkError) as info:
         sink.emit_json("v.json", {"v": 1})
@@ -54,7 +54,7 @@ def test_put_errors_are_classified(
 
 
 def test_a_transient_slowdown_is_retried_by_boto3(s3_bucket: S3Target, s3_fault_proxy: FaultProxy) -> None:
-    s3_fault_proxy.inject(Fault(503, "SlowDown", method="PUT", path_contains="/p/v.json", times=1))
+    s3_fault_proxy.inject(Fault(503, "SlowDown", method="PUT", path_suffix="/p/v.json", times=1))
     sink = _via_proxy(s3_fault_proxy, s3_bucket, attempts=3)
     sink.emit_json("v.json", {"v": 1})
     puts = [status for method, path, status in s3_fault_proxy.log if method == "PUT" and path.endswith("/p/v.json")]
@@ -138,7 +138,7 @@ def test_credentials_never_reach_messages_or_logs(
 
 
 def test_a_failed_seal_write_says_the_object_landed(s3_bucket: S3Target, s3_fault_proxy: FaultProxy) -> None:
-    s3_fault_proxy.inject(Fault(503, "SlowDown", method="PUT", path_contains=".seal.json"))
+    s3_fault_proxy.inject(Fault(503, "SlowDown", method="PUT", path_suffix=".seal.json"))
     sink = _via_proxy(s3_fault_proxy, s3_bucket)
     with pytest.raises(SinkError) as info:
         sink.emit_json("v.json", {"v": 1})

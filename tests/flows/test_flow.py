@@ -57,13 +57,15 @@ def _run(sim_node: SimNode, sim_binary: Path, sink: DigestSink | None, **overrid
 
 
 def _keys(target: S3Target) -> list[str]:
+    """Every stored key but intents (written before each record, kept as evidence); claims must be gone."""
     listed = target.client().list_objects_v2(Bucket=target.bucket)
-    return sorted(item["Key"] for item in listed.get("Contents", []))
+    return sorted(item["Key"] for item in listed.get("Contents", []) if ".intent-" not in item["Key"])
 
 
 def _record(target: S3Target, key: str) -> dict[str, Any]:
+    """A record (gzip) or a seal (plain JSON, as its name says)."""
     body = target.client().get_object(Bucket=target.bucket, Key=key)["Body"].read()
-    loaded: dict[str, Any] = json.loads(gzip.decompress(body))
+    loaded: dict[str, Any] = json.loads(body if key.endswith(".seal.json") else gzip.decompress(body))
     return loaded
 
 
@@ -94,15 +96,15 @@ def test_match_seals_both_normalizations_and_completes(
     assert state.message == f"all match at {HEIGHT}: semantic, translator"
     keys = _keys(s3_bucket)
     assert keys == sorted(
-        f"evm/endpoint-digest-{HEIGHT}-{n}.json.gz{suffix}"
+        f"evm/node-a/endpoint-digest-{HEIGHT}-{n}.json.gz{suffix}"
         for n in ("semantic", "translator")
         for suffix in ("", ".seal.json")
     )
-    record = _record(s3_bucket, f"evm/endpoint-digest-{HEIGHT}-translator.json.gz")
+    record = _record(s3_bucket, f"evm/node-a/endpoint-digest-{HEIGHT}-translator.json.gz")
     assert record["match"] is True and record["height"] == HEIGHT and record["node"] == "node-a"
     assert record["flatkv_digest"] == node.expected("flatkv")["final"]["digest"]
     assert "balance" not in record["axes_proved"]
-    seal = _record(s3_bucket, f"evm/endpoint-digest-{HEIGHT}-translator.json.gz.seal.json")
+    seal = _record(s3_bucket, f"evm/node-a/endpoint-digest-{HEIGHT}-translator.json.gz.seal.json")
     published = {item.record.normalization: item for item in _outcome(state).published}
     assert seal["uncompressed_sha256"] == published[Normalization.TRANSLATOR].uncompressed_sha256
 
@@ -125,7 +127,7 @@ def test_mismatch_publishes_records_then_fails(
     assert state.is_failed()
     assert state.message == f"digest mismatch at {HEIGHT}: storage (semantic); storage (translator)"
     for normalization in ("semantic", "translator"):
-        record = _record(s3_bucket, f"evm/endpoint-digest-{HEIGHT}-{normalization}.json.gz")
+        record = _record(s3_bucket, f"evm/node-a/endpoint-digest-{HEIGHT}-{normalization}.json.gz")
         assert record["match"] is False
         assert record["per_bucket"]["storage"]["match"] is False
         assert record["per_bucket"]["account"]["match"] is True
@@ -137,7 +139,7 @@ def test_translator_only_mismatch_names_its_normalization(node: SimNode, sim_bin
     state = _run(node, sim_binary, _sink(s3_bucket))
     assert state.is_failed()
     assert state.message == f"digest mismatch at {HEIGHT}: account (translator)"
-    assert _record(s3_bucket, f"evm/endpoint-digest-{HEIGHT}-semantic.json.gz")["match"] is True
+    assert _record(s3_bucket, f"evm/node-a/endpoint-digest-{HEIGHT}-semantic.json.gz")["match"] is True
 
 
 @pytest.mark.parametrize(
@@ -191,7 +193,7 @@ def test_retryable_sink_error_is_retried_then_sealed(
     # boto3's own retries would absorb the 503s; one attempt per call makes Prefect's retries visible.
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
     fault = s3_fault_proxy.inject(
-        Fault(503, "SlowDown", method="PUT", path_contains="translator.json.gz", query_contains="", times=2)
+        Fault(503, "SlowDown", method="PUT", path_suffix="translator.json.gz", query_contains="", times=2)
     )
     state = _run(node, sim_binary, _sink(s3_fault_proxy.target(s3_bucket)))
     assert state.is_completed(), state.message
@@ -199,7 +201,7 @@ def test_retryable_sink_error_is_retried_then_sealed(
     runs = _task_runs(state.state_details.flow_run_id)
     assert runs["compare-emit-translator"].run_count == 3
     assert runs["compare-emit-semantic"].run_count == 1
-    assert f"evm/endpoint-digest-{HEIGHT}-translator.json.gz" in _keys(s3_bucket)
+    assert f"evm/node-a/endpoint-digest-{HEIGHT}-translator.json.gz" in _keys(s3_bucket)
 
 
 def test_access_denied_is_not_retried(
@@ -225,14 +227,14 @@ def test_identical_rerun_is_already_sealed_and_a_flip_fails(
     again = _run(node, sim_binary, sink)
     assert again.is_completed(), again.message
     assert all(item.already_sealed for item in _outcome(again).published)
-    sealed = _record(s3_bucket, f"evm/endpoint-digest-{HEIGHT}-translator.json.gz")
+    sealed = _record(s3_bucket, f"evm/node-a/endpoint-digest-{HEIGHT}-translator.json.gz")
 
     node.set_faults("memiavl", translator_diverge="storage")
     flipped = _run(node, sim_binary, sink)
-    assert flipped.is_failed()
-    assert "verdict flip" in flipped.message and "translator" in flipped.message
-    assert sealed["memiavl_digest"] in flipped.message
-    assert _record(s3_bucket, f"evm/endpoint-digest-{HEIGHT}-translator.json.gz") == sealed
+    assert flipped.is_failed()  # the verdict-set check stops it before publish would see a flip
+    assert "verdict set conflict" in flipped.message and "(translator)" in flipped.message
+    assert f"memiavl {sealed['memiavl_digest']}, this run's memiavl" in flipped.message
+    assert _record(s3_bucket, f"evm/node-a/endpoint-digest-{HEIGHT}-translator.json.gz") == sealed
 
 
 def test_segment_discovery_seals_newest_unsealed_then_nothing(
@@ -254,7 +256,7 @@ def test_segment_discovery_seals_newest_unsealed_then_nothing(
 def test_artifacts_and_events_are_published(
     node: SimNode, sim_binary: Path, s3_bucket: S3Target, prefect_api: str
 ) -> None:
-    state = _run(node, sim_binary, _sink(s3_bucket), node="Node A/1")
+    state = _run(node, sim_binary, _sink(s3_bucket), node="Node.A-1")
     assert state.is_completed(), state.message
     flow_run_id = state.state_details.flow_run_id
     with get_client(sync_client=True) as client:
@@ -276,7 +278,7 @@ def test_artifacts_and_events_are_published(
     assert "MATCH" in verdict.data and f"endpoint-digest-{HEIGHT}-semantic.json.gz" in verdict.data
     links = sorted(str(artifact.data) for artifact in by_type["markdown"] if artifact.key is None)
     assert len(links) == 2  # link artifacts are markdown artifacts in Prefect
-    assert f"s3://{s3_bucket.bucket}/evm/endpoint-digest-{HEIGHT}-semantic.json.gz" in links[0]
+    assert f"s3://{s3_bucket.bucket}/evm/Node.A-1/endpoint-digest-{HEIGHT}-semantic.json.gz" in links[0]
 
     deadline = time.monotonic() + 30
     events: list[dict[str, Any]] = []
@@ -321,7 +323,7 @@ def test_a_missing_seal_is_completed_by_an_identical_rerun(
     """A crash between object and seal leaves an unsealed record; the next identical run seals it."""
     sink = _sink(s3_bucket)
     assert _run(node, sim_binary, sink).is_completed()
-    key = f"evm/endpoint-digest-{HEIGHT}-semantic.json.gz"
+    key = f"evm/node-a/endpoint-digest-{HEIGHT}-semantic.json.gz"
     s3_bucket.client().delete_object(Bucket=s3_bucket.bucket, Key=key + ".seal.json")
     verify = [sys.executable, "-m", "evmdigest.cli", "verify", f"s3://{s3_bucket.bucket}/{key}",
               "--endpoint-url", s3_bucket.endpoint_url]  # fmt: skip

@@ -129,7 +129,8 @@ class Fault:
     """Answer matching requests with an S3 error instead of forwarding them.
 
     A request matches when every given criterion holds: `method` (e.g. "PUT"), `path_contains`
-    (substring of the path, i.e. bucket/key), `query_contains` (substring of the query string,
+    (substring of the path, i.e. bucket/key), `path_suffix` (the path ends with it: the object, not
+    its `.seal.json` or `.intent-…` companions), `query_contains` (substring of the query string,
     e.g. "partNumber=2" or "uploads"). `times=None` fires forever; otherwise that many times.
     """
 
@@ -138,6 +139,7 @@ class Fault:
     message: str = "injected by the test fault proxy"
     method: str | None = None
     path_contains: str | None = None
+    path_suffix: str | None = None
     query_contains: str | None = None
     times: int | None = None
     extra_xml: str = ""
@@ -148,6 +150,7 @@ class Fault:
             (self.times is None or self.fired < self.times)
             and (self.method is None or self.method == method)
             and (self.path_contains is None or self.path_contains in path)
+            and (self.path_suffix is None or path.endswith(self.path_suffix))
             and (self.query_contains is None or self.query_contains in query)
         )
 

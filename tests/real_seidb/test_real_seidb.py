@@ -56,17 +56,20 @@ def _explain(done: subprocess.CompletedProcess[str]) -> str:
 
 
 def _objects(sink: Path) -> list[str]:
+    """Every file in the sink but intents (written before each record, kept as evidence)."""
     if not sink.exists():
         return []
-    return sorted(str(p.relative_to(sink)) for p in sink.rglob("*") if p.is_file())
+    return sorted(str(p.relative_to(sink)) for p in sink.rglob("*") if p.is_file() and ".intent-" not in p.name)
 
 
-def _record_keys(height: int) -> list[str]:
-    return sorted(f"endpoint-digest-{height}-{n}.json.gz{s}" for n in NORMALIZATIONS for s in ("", ".seal.json"))
+def _record_keys(height: int, node: RealNode) -> list[str]:
+    return sorted(
+        f"real-{node.name}/endpoint-digest-{height}-{n}.json.gz{s}" for n in NORMALIZATIONS for s in ("", ".seal.json")
+    )
 
 
-def _record(sink: Path, height: int, normalization: str) -> dict[str, Any]:
-    path = sink / f"endpoint-digest-{height}-{normalization}.json.gz"
+def _record(sink: Path, height: int, normalization: str, node: RealNode) -> dict[str, Any]:
+    path = sink / f"real-{node.name}" / f"endpoint-digest-{height}-{normalization}.json.gz"
     loaded: dict[str, Any] = json.loads(gzip.decompress(path.read_bytes()))
     return loaded
 
@@ -90,13 +93,15 @@ def test_clean_pair_matches_and_seals_both_records(
     sink = tmp_path / "sink"
     done = _run_cli(real_seidb, node, node.height, sink, cli_env)
     assert done.returncode == 0, _explain(done)
-    assert _objects(sink) == _record_keys(node.height)
+    assert _objects(sink) == _record_keys(node.height, node)
     for normalization in NORMALIZATIONS:
-        record = _record(sink, node.height, normalization)
+        record = _record(sink, node.height, normalization, node)
         assert record["match"] is True and record["mismatched_buckets"] == []
         assert record["height"] == record["flatkv_version"] == record["memiavl_version"] == node.height
         assert record["flatkv_digest"] == record["memiavl_digest"]
-        verified = verify_object((sink / f"endpoint-digest-{node.height}-{normalization}.json.gz").as_uri())
+        verified = verify_object(
+            (sink / f"real-{node.name}/endpoint-digest-{node.height}-{normalization}.json.gz").as_uri()
+        )
         assert verified.status == "ok", verified.detail
 
 
@@ -111,9 +116,9 @@ def test_divergence_names_exactly_its_bucket_and_final_differs(
     assert done.returncode == RUN_EXIT[variant], _explain(done)
     reasons = "; ".join(f"{', '.join(expected)} ({n})" for n in NORMALIZATIONS)
     assert f"digest mismatch at {node.height}: {reasons}" in done.stderr, _explain(done)
-    assert _objects(sink) == _record_keys(node.height)  # a mismatch is published, then the run fails
+    assert _objects(sink) == _record_keys(node.height, node)  # a mismatch is published, then the run fails
     for normalization in NORMALIZATIONS:
-        record = _record(sink, node.height, normalization)
+        record = _record(sink, node.height, normalization, node)
         assert record["match"] is False
         assert record["mismatched_buckets"] == expected
         assert record["flatkv_digest"] != record["memiavl_digest"]
