@@ -12,14 +12,15 @@ deadline its seidb processes are killed (by the subflow's run tag), so its gate 
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Mapping
 from typing import Any, cast
 
-from prefect import get_run_logger, task
+from prefect import get_run_logger, tags, task
 from prefect.blocks.core import Block
 from prefect.cache_policies import NO_CACHE
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, FlowRunFilterParentTaskRunId
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, FlowRunFilterTags
 from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.deployments import run_deployment
 from prefect.exceptions import ObjectNotFound
@@ -110,19 +111,18 @@ def dispatch_pool(
 
 
 @task(name="node-gate", task_run_name="node-gate-{node}", cache_policy=NO_CACHE)
-def local_gate(node: str, parameters: dict[str, Any]) -> GateRun:
+def local_gate(node: str, parameters: dict[str, Any], tag: str) -> GateRun:
     from flows.evm_logical_digest import evm_logical_digest
 
-    state: Any = evm_logical_digest(**parameters, return_state=True)
+    with tags(tag):  # how the fleet finds this subflow run (and its scans) when the node times out
+        state: Any = evm_logical_digest(**parameters, return_state=True)
     end = GateEnd.COMPLETED if state.is_completed() else GateEnd.FAILED
     return GateRun(end, state.message, str(state.state_details.flow_run_id))
 
 
-def _subflow_ids(task_run_id: Any) -> list[str]:
+def _tagged_runs(tag: str) -> list[str]:
     with get_client(sync_client=True) as client:
-        found = client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(parent_task_run_id=FlowRunFilterParentTaskRunId(any_=[task_run_id]))
-        )
+        found = client.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[tag])))
     return [str(run.id) for run in found]
 
 
@@ -130,8 +130,9 @@ def dispatch_local(
     nodes: list[FleetNode], parameters: Mapping[str, dict[str, Any]], *, timeout: float
 ) -> dict[str, GateRun]:
     """Run every node's gate as a subflow of this run, at once; past `timeout` a node's scans are killed."""
+    run_tags = {node.name: f"evm-digest-fleet-gate-{uuid.uuid4().hex[:12]}" for node in nodes}
     futures: dict[str, PrefectFuture[GateRun]] = {
-        node.name: local_gate.submit(node.name, dict(parameters[node.name])) for node in nodes
+        node.name: local_gate.submit(node.name, dict(parameters[node.name]), run_tags[node.name]) for node in nodes
     }
     deadline = time.monotonic() + timeout
     ended: dict[str, GateRun] = {}
@@ -141,10 +142,13 @@ def dispatch_local(
         if state.is_final():
             ended[name] = future.result() if state.is_completed() else GateRun(GateEnd.FAILED, state.message)
             continue
-        run_ids = _subflow_ids(future.task_run_id)
-        for run_id in run_ids:
-            kill_run(run_id)
-        future.wait(timeout=SETTLE_SECONDS)
+        run_ids: list[str] = []
+        settle = time.monotonic() + SETTLE_SECONDS
+        while not future.state.is_final() and time.monotonic() < settle:
+            run_ids = _tagged_runs(run_tags[name])  # found again: the subflow may not have existed yet
+            for run_id in run_ids:
+                kill_run(run_id)
+            future.wait(timeout=2)
         message = f"no verdict within {timeout:g} s; its scans were killed"
         ended[name] = GateRun(GateEnd.TIMED_OUT, message, run_ids[0] if run_ids else None)
         get_run_logger().warning("node %s: %s", name, message)
