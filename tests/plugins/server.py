@@ -74,6 +74,15 @@ class PrefectServer:
         response.raise_for_status()
         return response.json() if response.content else None
 
+    def wait_run(self, flow_run_id: str, wanted: set[str], timeout: float = 240) -> dict[str, Any]:
+        """The flow run once its state type is in `wanted` (or as it is when `timeout` runs out)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            run: dict[str, Any] = self.api("GET", f"/flow_runs/{flow_run_id}")
+            if run["state"]["type"] in wanted or time.monotonic() > deadline:
+                return run
+            time.sleep(1)
+
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
