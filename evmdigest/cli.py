@@ -3,8 +3,10 @@ parsing lives here.
 
 parse / verify / schema / ledger are pure core. run / demo build a typed request (evmdigest.request), check it
 completely here (store dirs, seidb, sink URL, bounds) and only then hand it to `flows.front_door`,
-which imports Prefect: a bad parameter is answered before any Prefect import or server start. Failures
+which imports Prefect: a bad parameter is answered before any Prefect import or server start; fleet does
+the same with a FleetRequest (evmdigest.fleet.nodes) and `flows.fleet_front`. Failures
 are printed by evmdigest.exits (one line, a hint, no traceback) with the exit codes in --help.
+Over 300 lines on purpose: every command's arguments live in this one argparse home.
 """
 
 from __future__ import annotations
@@ -16,7 +18,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 
-from evmdigest.exits import COMMON_EXIT_CODES, RUN_EXIT_CODES, VERIFY_EXIT_CODES, ExitCode, print_failure
+from evmdigest.exits import (
+    COMMON_EXIT_CODES,
+    FLEET_EXIT_CODES,
+    RUN_EXIT_CODES,
+    VERIFY_EXIT_CODES,
+    ExitCode,
+    print_failure,
+)
 from evmdigest.ledger_command import add_ledger
 from evmdigest.models import Normalization, OpenMode
 from evmdigest.params import MAX_SCAN_TIMEOUT, NODE_LABEL_RULE, SEIDB_ENV, SINK_ENV
@@ -56,6 +65,11 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
+    if args.fleet:
+        from evmdigest.fleet.verdict import fleet_json_schema_text
+
+        sys.stdout.write(fleet_json_schema_text())
+        return 0
     from evmdigest.verdict.records import record_json_schema_text
 
     sys.stdout.write(record_json_schema_text())
@@ -99,6 +113,23 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return code
 
 
+def _cmd_fleet(args: argparse.Namespace) -> int:
+    from evmdigest.fleet.nodes import FleetRequest, parse_node_spec
+
+    values = _given(args, list(FleetRequest.model_fields))
+    if "normalizations" in values:
+        values["normalizations"] = tuple(dict.fromkeys(args.normalizations))
+    try:
+        values["nodes"] = tuple(parse_node_spec(spec) for spec in args.nodes)
+        request = FleetRequest.create(**values)
+        if request.pool is None:
+            request.check_local()  # local mode: every node's dirs and seidb are here; fail before Prefect starts
+    except RequestError as exc:
+        return _refused(args, exc)
+    code: int = importlib.import_module("flows.fleet_front").run_fleet(request)
+    return code
+
+
 def _front_door() -> ModuleType:
     # Prefect is imported here, on demand, so `parse`, `verify` and refused parameters stay fast and server-free.
     return importlib.import_module("flows.front_door")
@@ -112,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="evm-digest",
         description="Seal the EVM state of a Sei node: FlatKV and memIAVL logical digests compared at one height.",
-        epilog=f"{RUN_EXIT_CODES}\n\n{VERIFY_EXIT_CODES}\n\n{COMMON_EXIT_CODES}",
+        epilog=f"{RUN_EXIT_CODES}\n\n{FLEET_EXIT_CODES}\n\n{VERIFY_EXIT_CODES}\n\n{COMMON_EXIT_CODES}",
         formatter_class=_Help,
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -135,12 +166,14 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--region", default=None, help="AWS region (default: boto3's chain)")
     v.set_defaults(func=_cmd_verify)
 
-    s = sub.add_parser("schema", help="print the JSON Schema of EndpointDigestRecord")
+    s = sub.add_parser("schema", help="print the JSON Schema of EndpointDigestRecord (or, --fleet, FleetVerdict)")
+    s.add_argument("--fleet", action="store_true", help="the fleet verdict's schema (fleet-digest-<H>.json.gz)")
     s.set_defaults(func=_cmd_schema)
 
     _add_run(sub)
     _add_demo(sub)
     add_ledger(sub)
+    _add_fleet(sub)
     return parser
 
 
@@ -224,7 +257,55 @@ def _add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     d.set_defaults(func=_cmd_demo, parser=d)
 
 
-SCANNING_COMMANDS = ("run", "demo")  # stopped cleanly on SIGINT/SIGTERM, swept after kill -9 (seidb/guard.py)
+def _add_fleet(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    f = sub.add_parser(
+        "fleet",
+        help="seal one height on every node and compare the nodes",
+        description="Run every node's gate at one height (here, or with --pool on each node's worker), "
+        "compare the nodes per endpoint and seal the fleet verdict.",
+        epilog=FLEET_EXIT_CODES,
+        formatter_class=_Help,
+    )
+    f.add_argument(
+        "--node", dest="nodes", action="append", required=True, metavar="NAME=FLATKV_DIR,MEMIAVL_DIR[@QUEUE]",
+        help="a node (repeat); QUEUE: its work queue in pool mode (default evm-digest-NAME)",
+    )  # fmt: skip
+    f.add_argument("--height", type=int, help="height to seal; local mode default: newest snapshot every node has")
+    f.add_argument(
+        "--normalization", dest="normalizations", action="append", choices=[n.value for n in Normalization],
+        help="memiavl decoder; repeat for several (default: both)",
+    )  # fmt: skip
+    f.add_argument("--pool", help="dispatch each node's gate to its work queue in this pool (needs PREFECT_API_URL)")
+    f.add_argument(
+        "--seidb",
+        dest="seidb_path",
+        metavar="SEIDB",
+        help=f"seidb on the nodes (default: ${SEIDB_ENV} or `seidb` on PATH)",
+    )
+    f.add_argument(
+        "--sink",
+        dest="sink_url",
+        metavar="SINK",
+        help=f"s3://bucket/prefix, file:///dir or a plain path shared by all nodes (default: ${SINK_ENV}, else ./out)",
+    )
+    f.add_argument("--endpoint-url", help="S3-compatible endpoint for the sink (MinIO, R2)")
+    f.add_argument("--region", help="AWS region for the sink")
+    f.add_argument(
+        "--node-timeout",
+        type=float,
+        help=f"seconds to wait for each node's verdict, queue wait included, <= {MAX_SCAN_TIMEOUT:g} (default 7200)",
+    )
+    f.add_argument(
+        "--timeout",
+        dest="scan_timeout",
+        type=float,
+        help=f"per-scan timeout in seconds on each node, > 0 and <= {MAX_SCAN_TIMEOUT:g} (default 3600)",
+    )
+    f.set_defaults(func=_cmd_fleet, parser=f)
+
+
+# Stopped cleanly on SIGINT/SIGTERM, swept after kill -9 (seidb/guard.py); fleet: its local-mode gates scan here.
+SCANNING_COMMANDS = ("run", "demo", "fleet")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

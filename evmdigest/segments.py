@@ -5,6 +5,7 @@ Every object key we write is built here and nowhere else:
     [<node>/]endpoint-digest-<height>-<normalization>.json.gz       a verdict record (+ .seal.json)
     [<node>/]endpoint-divergence-<height>-<normalization>.ndjson.gz  the keys behind a mismatch
     fleet-digest-<height>.json.gz                                    the fleet verdict at a height
+    fleet-digest-<height>.incomplete-<UTC time>.json.gz              an incomplete fleet attempt (evidence)
     [<node>/]claims/claim-<height>.json                              a run's claim on a height (transient)
 
 A named node's objects live under `<node>/`, so nodes sharing a sink never collide; an unnamed single
@@ -16,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from evmdigest.emit.keys import CLAIMS_DIR
@@ -86,6 +88,12 @@ def divergence_key(height: int, normalization: Normalization, node: str | None =
 
 def fleet_key(height: int) -> str:
     return f"{FLEET_KEY_PREFIX}{height}.json.gz"
+
+
+def fleet_incomplete_key(height: int, at: datetime) -> str:
+    """An incomplete fleet verdict is evidence of one attempt, never the height's write-once verdict:
+    sealing it at `fleet_key` would forbid the complete verdict a later run can reach."""
+    return f"{FLEET_KEY_PREFIX}{height}.incomplete-{at.astimezone(UTC):%Y%m%dT%H%M%S%fZ}.json.gz"
 
 
 def parse_record_key(key: str) -> RecordKey | None:

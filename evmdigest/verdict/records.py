@@ -69,6 +69,12 @@ class EndpointDigestRecord(BaseModel):
             include={"height", "normalization", "flatkv_digest", "memiavl_digest", "per_bucket", "match"},
         )
 
+    def flip_subject(self) -> str:
+        return f"{self.height} ({self.normalization.value})"
+
+    def flip_summary(self) -> str:
+        return f"match={self.match} flatkv={self.flatkv_digest} memiavl={self.memiavl_digest}"
+
     def mismatch_summary(self) -> str:
         return f"{', '.join(self.mismatched_buckets)} ({self.normalization.value})"
 
