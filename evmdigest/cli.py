@@ -1,11 +1,12 @@
 """`evm-digest`: seal the EVM state of a Sei node; the front door for people and scripts. All argument
 parsing lives here.
 
-parse / verify / schema / ledger / localize are pure core (ledger and localize parse their arguments
-in their own modules). run / demo build a typed request (evmdigest.request), check it completely here
-(store dirs, seidb, sink URL, bounds) and only then hand it to `flows.front_door`, which imports Prefect:
-a bad parameter is answered before any Prefect import or server start. Failures are
-printed by evmdigest.exits (one line, a hint, no traceback) with the exit codes in --help.
+parse / verify / schema / ledger / localize are pure core (ledger, localize and fleet parse their
+arguments in their own *_command modules). run / demo build a typed request (evmdigest.request), check
+it completely here (store dirs, seidb, sink URL, bounds) and only then hand it to `flows.front_door`,
+which imports Prefect: a bad parameter is answered before any Prefect import or server start; fleet does
+the same with a FleetRequest (evmdigest.fleet.nodes) and `flows.fleet_front`. Failures are printed by
+evmdigest.exits (one line, a hint, no traceback) with the exit codes in --help.
 """
 
 from __future__ import annotations
@@ -17,7 +18,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 
-from evmdigest.exits import COMMON_EXIT_CODES, RUN_EXIT_CODES, VERIFY_EXIT_CODES, ExitCode, print_failure
+from evmdigest.argflags import flags_of, given
+from evmdigest.exits import (
+    COMMON_EXIT_CODES,
+    FLEET_EXIT_CODES,
+    RUN_EXIT_CODES,
+    VERIFY_EXIT_CODES,
+    ExitCode,
+    print_failure,
+)
+from evmdigest.fleet_command import add_fleet
 from evmdigest.kinds import KIND_HELP
 from evmdigest.ledger_command import add_ledger
 from evmdigest.localize_command import add_localize
@@ -74,20 +84,15 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 
         sys.stdout.write(node_json_schema_text())
         return 0
+    if args.fleet:
+        from evmdigest.fleet.verdict import fleet_json_schema_text
+
+        sys.stdout.write(fleet_json_schema_text())
+        return 0
     from evmdigest.verdict.records import record_json_schema_text
 
     sys.stdout.write(record_json_schema_text())
     return 0
-
-
-def flags_of(parser: argparse.ArgumentParser) -> dict[str, str]:
-    """Request field (= argparse dest) -> the flag that sets it, so errors name what the user typed."""
-    return {a.dest: max(a.option_strings, key=len) for a in parser._actions if a.option_strings}
-
-
-def given(args: argparse.Namespace, fields: Sequence[str]) -> dict[str, object]:
-    # Only what was given: the request's own defaults are the one place defaults live.
-    return {name: getattr(args, name) for name in fields if getattr(args, name, None) is not None}
 
 
 def _refused(args: argparse.Namespace, exc: RequestError) -> int:
@@ -130,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="evm-digest",
         description="Seal the EVM state of a Sei node: FlatKV and memIAVL logical digests compared at one height.",
-        epilog=f"{RUN_EXIT_CODES}\n\n{VERIFY_EXIT_CODES}\n\n{COMMON_EXIT_CODES}",
+        epilog=f"{RUN_EXIT_CODES}\n\n{FLEET_EXIT_CODES}\n\n{VERIFY_EXIT_CODES}\n\n{COMMON_EXIT_CODES}",
         formatter_class=_Help,
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -153,16 +158,18 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--region", default=None, help="AWS region (default: boto3's chain)")
     v.set_defaults(func=_cmd_verify)
 
-    s = sub.add_parser("schema", help="print the JSON Schema of EndpointDigestRecord (or NodeDigestRecord)")
+    s = sub.add_parser("schema", help="print the JSON Schema of EndpointDigestRecord (or another published object)")
     s.add_argument("--node-digest", action="store_true", help="NodeDigestRecord: composite, memiavl, flatkv nodes")
     s.add_argument("--divergence", action="store_true", help="the schema of a divergence report's lines instead")
     s.add_argument("--node-divergence", action="store_true", help="the lines of a two-node divergence report")
+    s.add_argument("--fleet", action="store_true", help="the fleet verdict's schema (fleet-digest-<H>.json.gz)")
     s.set_defaults(func=_cmd_schema)
 
     _add_run(sub)
     _add_demo(sub)
     add_ledger(sub)
     add_localize(sub)
+    add_fleet(sub)
     return parser
 
 
@@ -258,11 +265,8 @@ def _add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     d.set_defaults(func=_cmd_demo, parser=d)
 
 
-SCANNING_COMMANDS = (
-    "run",
-    "demo",
-    "localize",
-)  # stopped cleanly on SIGINT/SIGTERM, swept after kill -9 (seidb/guard.py)
+# Stopped cleanly on SIGINT/SIGTERM, swept after kill -9 (seidb/guard.py); fleet: its local-mode gates scan here.
+SCANNING_COMMANDS = ("run", "demo", "localize", "fleet")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -41,6 +41,15 @@ exit codes (verify):
   1    mismatch, missing seal or tampered object
   2    the object or its store could not be reached"""
 
+FLEET_EXIT_CODES = """\
+exit codes (fleet):
+  0    complete: every node sealed, all nodes agree and each node's stores match
+  1    a disagreement between nodes or a node's own mismatch (odd nodes on the last line)
+  2    incomplete (a node failed or timed out; the others are sealed) or bad input
+  3    orchestration unavailable (PREFECT_API_URL unreachable, or the temporary
+       Prefect server failed to start); retry later
+  130  interrupted (SIGINT); 143 terminated (SIGTERM)"""
+
 COMMON_EXIT_CODES = """\
 exit codes (parse, schema): 0 ok, 2 the input is unusable.
 Every failure prints `evm-digest: <one line>` and, where there is one, `hint: <what to do>`.

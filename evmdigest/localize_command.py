@@ -8,6 +8,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from evmdigest.argflags import flags_of, given
 from evmdigest.models import BUCKETS, Normalization
 
 LOCALIZE_EPILOG = """exit codes (localize):
@@ -18,7 +19,6 @@ LOCALIZE_EPILOG = """exit codes (localize):
 
 
 def _cmd_localize(args: argparse.Namespace) -> int:
-    from evmdigest.cli import flags_of, given
     from evmdigest.localize.command import EXIT_FAILURE, run_localize
     from evmdigest.request import LocalizeRequest, RequestError
 
@@ -39,7 +39,6 @@ def _cmd_localize(args: argparse.Namespace) -> int:
 
 
 def _two_nodes(args: argparse.Namespace, flags: dict[str, str]) -> int:
-    from evmdigest.cli import given
     from evmdigest.localize.command import run_localize_nodes
     from evmdigest.request import NodesLocalizeRequest, RequestError
 

@@ -59,15 +59,21 @@ DIVERGE_CHOICES: tuple[str, ...] = tuple(DIVERGE_BUCKET)
 _log = logging.getLogger("evmdigest.request")
 
 
+_SHARED_CHECKS = ("height", "timeout")  # the fields params.Height and params.Timeout name in their errors
+
+
 def _build(model: type[_Checked], values: Mapping[str, Any]) -> Any:
     try:
         return model.model_validate(dict(values))
     except ValidationError as exc:
         first = exc.errors()[0]
         cause = (first.get("ctx") or {}).get("error")
-        if isinstance(cause, RequestError):
-            raise cause from None
         field = str(first["loc"][0]) if first["loc"] else "request"
+        if isinstance(cause, RequestError):
+            if cause.field in _SHARED_CHECKS and field != cause.field and field in model.model_fields:
+                # Height / Timeout checking a field of another name (the fleet's node_timeout): name that field.
+                raise RequestError(field, cause.template.replace(f"{{{cause.field}}}", f"{{{field}}}")) from None
+            raise cause from None
         message = str(first["msg"]).replace("{", "{{").replace("}", "}}")
         raise RequestError(field, f"{{{field}}}: {message}") from None
 

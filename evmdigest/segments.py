@@ -6,6 +6,7 @@ Every object key we write is built here and nowhere else:
     [<node>/]endpoint-divergence-<height>-<normalization>.ndjson.gz  the keys behind a mismatch
     [<node>/]node-digest-<height>-<endpoint>.json.gz                 a single-endpoint node's digest (+ .seal.json)
     fleet-digest-<height>.json.gz                                    the fleet verdict at a height
+    fleet-digest-<height>.incomplete-<UTC time>.json.gz              an incomplete fleet attempt (evidence)
     [<node>/]claims/claim-<height>.json                              a run's claim on a height (transient)
 
 A named node's objects live under `<node>/`, so nodes sharing a sink never collide; an unnamed single
@@ -19,6 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
@@ -127,6 +129,12 @@ def divergence_key_for(record: str) -> str:
 
 def fleet_key(height: int) -> str:
     return f"{FLEET_KEY_PREFIX}{height}.json.gz"
+
+
+def fleet_incomplete_key(height: int, at: datetime) -> str:
+    """An incomplete fleet verdict is evidence of one attempt, never the height's write-once verdict:
+    sealing it at `fleet_key` would forbid the complete verdict a later run can reach."""
+    return f"{FLEET_KEY_PREFIX}{height}.incomplete-{at.astimezone(UTC):%Y%m%dT%H%M%S%fZ}.json.gz"
 
 
 def parse_record_key(key: str) -> RecordKey | None:

@@ -42,7 +42,7 @@ def run(request: RunRequest) -> int:
         raise mapped from exc
     outcome = _outcome_of(state)
     if outcome is None:
-        raise _failure_of(state)
+        raise failure_of(state)
     print_outcome(outcome)
     if outcome.nothing_to_seal:
         print("nothing to seal: every memiavl snapshot already has its records")
@@ -85,7 +85,7 @@ def _run_flow(request: RunRequest) -> Any:
     )
 
 
-def _failure_of(state: Any) -> Failure:
+def failure_of(state: Any) -> Failure:
     """What a failed run ended with, as one line + hint; the run's stored logs keep the detail."""
     try:
         error = state.result(raise_on_failure=False)

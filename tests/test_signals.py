@@ -51,7 +51,7 @@ class Run:
         return sorted(self.node.flatkv_dir.glob(".seidb-flatkv-tool-*"))
 
 
-def _start(node: SimNode, sim_binary: Path, tmp_path: Path, api: str | None) -> Run:
+def _start(node: SimNode, sim_binary: Path, tmp_path: Path, api: str | None, argv: list[str] | None = None) -> Run:
     tag = f"signals-{uuid.uuid4().hex[:12]}"
     env = {name: value for name, value in os.environ.items() if not name.startswith("PREFECT_")}
     env.update({RUN_TAG_ENV: tag, STATE_DIR_ENV: str(tmp_path / "state"), "PREFECT_HOME": str(tmp_path / "prefect")})
@@ -60,9 +60,9 @@ def _start(node: SimNode, sim_binary: Path, tmp_path: Path, api: str | None) -> 
     else:  # the ephemeral server: where the orphan was; this machine is slow to start it
         env["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "600"
     stderr = tmp_path / "cli.stderr"
-    argv = [EVM_DIGEST, "run", "--height", str(HEIGHT), "--flatkv-dir", str(node.flatkv_dir),
-            "--memiavl-dir", str(node.memiavl_dir), "--seidb", str(sim_binary),
-            "--sink", (tmp_path / "sealed").as_uri(), "--timeout", "3600"]  # fmt: skip
+    argv = argv or [EVM_DIGEST, "run", "--height", str(HEIGHT), "--flatkv-dir", str(node.flatkv_dir),
+                    "--memiavl-dir", str(node.memiavl_dir), "--seidb", str(sim_binary),
+                    "--sink", (tmp_path / "sealed").as_uri(), "--timeout", "3600"]  # fmt: skip
     with stderr.open("wb") as err:
         # its own session, like a command started from a terminal; a group signal then stays with it
         proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
@@ -129,6 +129,23 @@ def test_sigint_to_the_group_exits_130_promptly_with_nothing_left(
     code, took = _interrupt(run, signal.SIGINT, group=True)
     assert (code, took < EXIT_WITHIN_S) == (130, True), run.stderr.read_text()[-3000:]
     assert "evm-digest: interrupted by SIGINT: scans stopped" in run.stderr.read_text()
+
+
+def test_sigterm_to_a_local_fleet_stops_every_gate_exits_143_with_nothing_left(
+    node: SimNode, sim_binary: Path, tmp_path: Path, make_node: MakeNode, prefect_api: str
+) -> None:
+    other = make_node(tmp_path, height=HEIGHT, rows=2000)
+    other.set_faults("flatkv", slow=3600.0)
+    before = sorted(p.name for p in other.flatkv_dir.iterdir())
+    argv = [EVM_DIGEST, "fleet", "--height", str(HEIGHT), "--seidb", str(sim_binary),
+            "--sink", (tmp_path / "sealed").as_uri(), "--timeout", "3600",
+            "--node", f"a={node.flatkv_dir},{node.memiavl_dir}",
+            "--node", f"b={other.flatkv_dir},{other.memiavl_dir}"]  # fmt: skip
+    run = _start(node, sim_binary, tmp_path, api=prefect_api, argv=argv)
+    code, took = _interrupt(run, signal.SIGTERM, group=False)
+    assert (code, took < EXIT_WITHIN_S) == (143, True), run.stderr.read_text()[-3000:]
+    assert "evm-digest: interrupted by SIGTERM: scans stopped" in run.stderr.read_text()
+    assert sorted(p.name for p in other.flatkv_dir.iterdir()) == before  # the other gate's clone is gone too
 
 
 def test_kill_9_of_the_cli_leaves_no_orphan(node: SimNode, sim_binary: Path, tmp_path: Path) -> None:

@@ -1,5 +1,5 @@
-"""SIGINT, SIGTERM and kill -9 for a console command that runs scans (`evm-digest run`, `demo`; later
-`fleet`, `localize`): stop the scans, leave nothing behind, exit 130 / 143 within seconds.
+"""SIGINT, SIGTERM and kill -9 for a console command that runs scans (`evm-digest run`, `demo`, `fleet`;
+later `localize`): stop the scans, leave nothing behind, exit 130 / 143 within seconds.
 
 `guarded(fn)` runs `fn` (the command) under a RunGuard, which at start
 - adds a fresh run tag to `EVMDIGEST_RUN_TAG` in `os.environ`, so everything started from here on

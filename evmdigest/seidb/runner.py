@@ -188,7 +188,7 @@ class SeidbRunner:
 
         Raises a classified SeidbFailed on a non-zero exit, then the first error a consumer raised (a
         parser's ReportError, say) with the command and stdout tail noted. A killed command's new
-        FlatKV clone dirs are removed, then `after_kill` runs.
+        FlatKV clone dirs are removed (whoever killed it), then, when we killed it, `after_kill` runs.
         """
         binary = self.resolve()
         use_json = self.supports_json() if json_output is None else json_output
@@ -207,6 +207,7 @@ class SeidbRunner:
                 if after_kill is not None:
                     after_kill()
 
+        left: str | None = None
         try:
             result = self._run(
                 argv,
@@ -216,11 +217,19 @@ class SeidbRunner:
                 after_kill=cleanup,
                 env=self._extra_env(use_json),
             )
+            if result.exit_code < 0 and clone is not None:
+                # Killed by a signal this scan did not send (a run-tag stop from another thread, such as the
+                # fleet's node timeout or a cancellation hook; the OOM killer): seidb left its clone too.
+                report = clone.cleanup()
+                left = report.summary() if report.kept else None
         finally:
             if clone is not None:
                 clone.close()
         if result.exit_code != 0:
-            raise classify(argv, result.exit_code, result.stdout_tail, result.stderr_tail, cobra_error=cobra.text)
+            failed = classify(argv, result.exit_code, result.stdout_tail, result.stderr_tail, cobra_error=cobra.text)
+            if left:
+                failed.add_note(left)
+            raise failed
         if result.consumer_error is not None:
             raise _with_command(result.consumer_error, result)
         return result

@@ -22,6 +22,7 @@ from evmdigest.seidb import (
     DigestRequest,
     FindHashRequest,
     InspectRequest,
+    SeidbFailed,
     SeidbRequest,
     SeidbRunner,
     SeidbTimeout,
@@ -30,7 +31,7 @@ from evmdigest.seidb.clones import remove_new, stale_clones
 from evmdigest.seidb.errors import FlatKVDirUnusable, SeidbInterrupted
 from evmdigest.seidb.journal import STATE_DIR_ENV, ClonedScan, entries, recover
 from evmdigest.seidb.preflight import check_flatkv_dir
-from evmdigest.seidb.procs import alive, request_stop, reset_stop
+from evmdigest.seidb.procs import RUN_TAG_ENV, alive, pids_tagged, request_stop, reset_stop
 from evmdigest.sim import make_fixture
 from tests.plugins.sim import MakeNode, SimNode
 
@@ -86,6 +87,35 @@ def test_a_timed_out_flatkv_scan_leaves_the_dir_exactly_as_it_was(sim_binary: Pa
     assert clone_seen == [True], err.value.details
     assert listing(slow_node.flatkv_dir) == before  # no new entry, nothing changed or removed
     assert entries() == []  # the journal entry went with the cleanup
+
+
+def test_a_flatkv_scan_killed_by_someone_else_leaves_the_dir_exactly_as_it_was(
+    sim_binary: Path, slow_node: SimNode
+) -> None:
+    # Another thread's run-tag stop (the fleet's node timeout, a cancellation hook) or the OOM killer:
+    # seidb dies of a signal the scan did not send, and its clone must go all the same.
+    before = listing(slow_node.flatkv_dir)
+    failures: list[BaseException] = []
+
+    def scan() -> None:
+        try:
+            SeidbRunner(sim_binary, timeout=600, grace=2, run_tag="killed-elsewhere").run_lines(
+                DigestRequest(Backend.FLATKV, slow_node.flatkv_dir, slow_node.height)
+            )
+        except BaseException as exc:
+            failures.append(exc)
+
+    thread = threading.Thread(target=scan)
+    thread.start()
+    _wait_for(lambda: _clones(slow_node.flatkv_dir) and pids_tagged(RUN_TAG_ENV, "killed-elsewhere"), "the clone")
+    for pid in pids_tagged(RUN_TAG_ENV, "killed-elsewhere"):
+        os.kill(pid, signal.SIGKILL)
+    thread.join(timeout=60)
+    assert not thread.is_alive()
+    assert len(failures) == 1 and isinstance(failures[0], SeidbFailed), failures
+    assert "killed by SIGKILL (not by this run)" in str(failures[0])
+    assert listing(slow_node.flatkv_dir) == before
+    assert entries() == []
 
 
 @pytest.mark.parametrize("command", ["inspect", "find-hash"])
