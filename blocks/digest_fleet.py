@@ -1,4 +1,4 @@
-"""DigestFleet block: the nodes of a fleet (name, kind, store dirs on that node, work queue) and the
+"""DigestFleet block: the nodes of a fleet (name, kind, its kind's store dirs on that node, work queue) and the
 seidb and sink they share. Configuration only; the fleet-seal flow reads it."""
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ class DigestFleet(Block):
     _block_type_name = "Digest Fleet"
     _block_type_slug = "digest-fleet"
     _description = (
-        "Nodes of an evm-digest fleet: per node its name, FlatKV and memIAVL dirs (paths on that node) and the "
-        "work queue its worker polls (default evm-digest-NAME); plus the seidb and sink every node uses."
+        "Nodes of an evm-digest fleet: per node its name, kind (pair, composite, memiavl, flatkv), the kind's "
+        "FlatKV and/or memIAVL dirs (paths on that node) and the work queue its worker polls (default "
+        "evm-digest-NAME); plus the seidb and sink every node uses."
     )
 
     nodes: list[FleetNode] = Field(

@@ -36,13 +36,15 @@ def add_fleet(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "fleet",
         help="seal one height on every node and compare the nodes",
         description="Run every node's gate at one height (here, or with --pool on each node's worker), "
-        "compare the nodes per endpoint and seal the fleet verdict.",
+        "compare the nodes' logical digests (any kind against any kind) and seal the fleet verdict.",
         epilog=FLEET_EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     f.add_argument(
-        "--node", dest="nodes", action="append", required=True, metavar="NAME=FLATKV_DIR,MEMIAVL_DIR[@QUEUE]",
-        help="a node (repeat); QUEUE: its work queue in pool mode (default evm-digest-NAME)",
+        "--node", dest="nodes", action="append", required=True, metavar="NAME=[KIND:]DIRS[@QUEUE]",
+        help="a node (repeat): NAME=FLATKV_DIR,MEMIAVL_DIR (pair), NAME=composite:FLATKV_DIR,MEMIAVL_DIR "
+        "(mid-migration), NAME=memiavl:MEMIAVL_DIR (unmigrated), NAME=flatkv:FLATKV_DIR (migrated); "
+        "QUEUE: its work queue in pool mode (default evm-digest-NAME)",
     )  # fmt: skip
     f.add_argument("--height", type=int, help="height to seal; local mode default: newest snapshot every node has")
     f.add_argument(

@@ -10,6 +10,7 @@ Single-endpoint kinds are proved right by comparison with other nodes (the fleet
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -82,19 +83,31 @@ class NodeSpec(BaseModel):
     memiavl_dir: Path | None = None
 
 
-def parse_node_spec(text: str) -> NodeSpec:
-    """`NAME=composite:FLATKV,MEMIAVL`, `NAME=pair:FLATKV,MEMIAVL` (or just `NAME=FLATKV,MEMIAVL`),
-    `NAME=memiavl:DIR`, `NAME=flatkv:DIR`; ValueError says what is wrong and the form wanted."""
-    form = "NAME=KIND:DIRS (composite:FLATKV,MEMIAVL, pair:FLATKV,MEMIAVL, memiavl:DIR or flatkv:DIR)"
-    name, eq, rest = text.partition("=")
-    if not eq or not name or not rest:
-        raise ValueError(f"{text!r} is not {form}")
-    head, colon, tail = rest.partition(":")
-    kind = NodeKind.PAIR
-    if colon and head in {k.value for k in NodeKind}:
-        kind, rest = NodeKind(head), tail
-    dirs = rest.split(",")
-    wanted = KIND_DIRS[kind]
-    if len(dirs) != len(wanted) or not all(dirs):
-        raise ValueError(f"{text!r}: a {kind.value} node takes {len(wanted)} dir(s): {form}")
-    return NodeSpec(name=name, kind=kind, **{field: Path(d) for field, d in zip(wanted, dirs, strict=True)})
+# The command-line form of each kind; `NAME=FLATKV_DIR,MEMIAVL_DIR` (no kind) is a pair.
+NODE_SPECS = {
+    NodeKind.PAIR: "NAME=FLATKV_DIR,MEMIAVL_DIR",
+    NodeKind.COMPOSITE: "NAME=composite:FLATKV_DIR,MEMIAVL_DIR",
+    NodeKind.MEMIAVL: "NAME=memiavl:MEMIAVL_DIR",
+    NodeKind.FLATKV: "NAME=flatkv:FLATKV_DIR",
+}
+# `composite:...`: a word and a colon; a store dir never starts with that (absolute, ~ or ./ paths).
+_KIND_PREFIX = re.compile(r"^([A-Za-z]+):(.*)$", re.DOTALL)
+
+
+def parse_node_spec(text: str, *, suffix: str = "") -> NodeSpec:
+    """`NAME=[KIND:]DIRS` (NODE_SPECS) -> NodeSpec: the one grammar of a node on the command line (localize,
+    fleet). ValueError names what is wrong and the form wanted; `suffix` is what the caller allows after it."""
+    name, sep, rest = text.partition("=")
+    kind, prefixed = NodeKind.PAIR, _KIND_PREFIX.match(rest)
+    if prefixed:
+        if prefixed[1] not in {k.value for k in NodeKind}:
+            kinds = ", ".join(k.value for k in NodeKind)
+            raise ValueError(f"{text!r}: {prefixed[1]!r} is no node kind; use {kinds}")
+        kind, rest = NodeKind(prefixed[1]), prefixed[2]
+    fields = KIND_DIRS[kind]
+    dirs = rest.split(",", 1) if len(fields) == 2 else [rest]
+    if not (sep and name and len(dirs) == len(fields) and all(dirs)) or (len(fields) == 1 and "," in rest):
+        others = [NODE_SPECS[k] for k in NodeKind if k is not kind]
+        other = "" if prefixed else f" (other kinds: {', '.join(others[:3])})"
+        raise ValueError(f"{text!r}: write {NODE_SPECS[kind]}{suffix}{other}")
+    return NodeSpec(name=name, kind=kind, **{field: Path(d) for field, d in zip(fields, dirs, strict=True)})

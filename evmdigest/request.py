@@ -50,8 +50,7 @@ from evmdigest.sim.generate import DIVERGE_BUCKET
 __all__ = [
     "DEFAULT_NORMALIZATIONS", "DIVERGE_CHOICES", "INT64_MAX", "MAX_SCAN_TIMEOUT", "OLD_SINK_ENV", "SEIDB_ENV",
     "SINK_ENV", "DemoRequest", "Height", "LocalizeRequest", "MaxKeys", "NodesLocalizeRequest", "RequestError",
-    "RunRequest", "Timeout",
-    "quoted", "sink_url_or_default",
+    "RunRequest", "Timeout", "check_kind_dirs", "quoted", "sink_url_or_default",
 ]  # fmt: skip
 DEFAULT_NORMALIZATIONS: tuple[Normalization, ...] = tuple(Normalization)
 _STORE = {"flatkv_dir": "FlatKV", "memiavl_dir": "memIAVL"}
@@ -164,17 +163,7 @@ class RunRequest(_Checked):
 
     @model_validator(mode="after")
     def _stores_of_the_kind(self) -> Self:
-        kind = self.kind.value
-        for field in ("flatkv_dir", "memiavl_dir"):
-            given = getattr(self, field) is not None
-            if field in KIND_DIRS[self.kind] and not given:
-                raise RequestError(field, f"{{{field}}} is required: a {kind} node reads its {_STORE[field]} store")
-            if field not in KIND_DIRS[self.kind] and given:
-                raise RequestError(
-                    field,
-                    f"{{{field}}}: a {kind} node has no {_STORE[field]} store; drop {{{field}}} "
-                    "or declare the kind that has both stores ({kind} pair or composite)",
-                )
+        check_kind_dirs(self.kind, flatkv_dir=self.flatkv_dir, memiavl_dir=self.memiavl_dir)
         if self.kind is NodeKind.FLATKV and self.height is None:
             raise RequestError(
                 "height", "{height} is required: a flatkv node has no memIAVL snapshots to find the next height by"
@@ -220,6 +209,20 @@ def _check_buckets(value: tuple[str, ...]) -> tuple[str, ...]:
     if not value:
         raise RequestError("buckets", f"{{buckets}}: name at least one of {', '.join(BUCKETS)}")
     return tuple(dict.fromkeys(value))
+
+
+def check_kind_dirs(kind: NodeKind, **dirs: Path | None) -> None:
+    """The store dirs `kind` has (KIND_DIRS) are all given and no other is: the gate's and the fleet's check."""
+    for field in ("flatkv_dir", "memiavl_dir"):
+        given = dirs.get(field) is not None
+        if field in KIND_DIRS[kind] and not given:
+            raise RequestError(field, f"{{{field}}} is required: a {kind.value} node reads its {_STORE[field]} store")
+        if field not in KIND_DIRS[kind] and given:
+            raise RequestError(
+                field,
+                f"{{{field}}}: a {kind.value} node has no {_STORE[field]} store; drop {{{field}}} "
+                "or declare the kind that has both stores ({kind} pair or composite)",
+            )
 
 
 def _check_store_dirs(request: RunRequest | LocalizeRequest) -> None:

@@ -42,10 +42,10 @@ FLEET_RUNNER = cast("TaskRunner[PrefectFuture[Any]]", ThreadPoolTaskRunner(max_w
 def gate_parameters(
     request: FleetRequest, height: int, node: FleetNode, sink: DigestSink, seidb: SeidbCli | None
 ) -> dict[str, Any]:
-    """The node's gate run: its dirs and label, the fleet's height, decoders, seidb and sink."""
+    """The node's gate run: its kind, its kind's dirs and label, the fleet's height, decoders, seidb and sink."""
     remote = request.pool is not None
     params: dict[str, Any] = {
-        "flatkv_dir": str(node.flatkv_dir), "memiavl_dir": str(node.memiavl_dir), "height": height,
+        "kind": node.kind.value, **node.dirs(), "height": height,
         "normalizations": [n.value for n in request.normalizations], "node": node.name,
         "sink": block_parameter(sink, "sink") if remote else sink,
     }  # fmt: skip
@@ -91,9 +91,11 @@ def fleet_seal(
     Args:
         height: The height every node seals. Required with a pool; in local mode, empty means the newest
             memIAVL snapshot height every node has.
-        nodes: The nodes (name, kind, flatkv_dir, memiavl_dir, work_queue); default: the fleet block's.
+        nodes: The nodes (name, kind: pair / composite / memiavl / flatkv, the kind's flatkv_dir and/or
+            memiavl_dir, work_queue); default: the fleet block's.
         fleet: A DigestFleet block: nodes, and the sink and seidb they share.
-        normalizations: memIAVL decoders each node compares FlatKV against (default both).
+        normalizations: memIAVL decoders (default both): pair nodes compare FlatKV against each, memiavl
+            nodes seal a digest per decoder.
         pool: Work pool of the `node-gate` deployment: each node's gate runs on its queue there
             (default queue evm-digest-NODE). Empty: local mode, every gate a subflow in this process.
         seidb: A SeidbCli block for the nodes (default: the fleet block's, else seidb_path).
@@ -122,7 +124,9 @@ def fleet_seal(
     if request.pool is None:
         request.check_local(seidb_block=seidb.path if seidb else None)
     if height is None:
-        height = newest_common_height({n.name: snapshot_heights(n.memiavl_dir.expanduser()) for n in request.nodes})
+        # FleetRequest refuses a flatkv node without a height: every node here has a memIAVL dir.
+        found = {n.name: snapshot_heights(n.memiavl_dir.expanduser()) for n in request.nodes if n.memiavl_dir}
+        height = newest_common_height(found)
         if height is None:
             raise RequestError("height", "{height}: no memIAVL snapshot height is common to every node; give one")
         logger.info("sealing the newest snapshot height every node has: %s", height)
@@ -148,7 +152,8 @@ def _publish_artifacts(outcome: FleetOutcome) -> None:
     verdict = outcome.verdict
     create_table_artifact(
         table=fleet_rows(verdict), key="evm-digest-fleet",
-        description=f"Fleet at height {verdict.height}: node × endpoint (✓ majority, ✗ differs, ? no majority)",
+        description=f"Fleet at height {verdict.height}: node × endpoint against the logical majority (✓ equal, "
+        "✗ differs, ? no majority)",
     )  # fmt: skip
     create_markdown_artifact(
         markdown=fleet_markdown(verdict, outcome.uri, already_sealed=outcome.already_sealed),
@@ -171,7 +176,9 @@ def _emit_event(outcome: FleetOutcome) -> None:
     payload = {
         "height": verdict.height, "agree": verdict.agree, "all_match": verdict.all_match,
         "complete": verdict.complete, "odd_nodes": verdict.odd_nodes, "unfinished": verdict.unfinished(),
+        "logical_majority": verdict.logical_majority.digest if verdict.logical_majority else None,
         "majority": {ep: d.digest if d else None for ep, d in verdict.majority.items()},
+        "kinds": {name: entry.kind.value for name, entry in verdict.nodes.items()},
         "uri": outcome.uri, "uncompressed_sha256": outcome.uncompressed_sha256,
     }  # fmt: skip
     emit_event(

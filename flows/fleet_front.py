@@ -75,7 +75,8 @@ def print_outcome(outcome: FleetOutcome) -> None:
     import pandas as pd  # only once there is a table to show
 
     verdict = outcome.verdict
-    print(f"\nFleet at height {verdict.height} (digests abbreviated; ✓ majority, ✗ differs, ? no majority)\n")
+    marks = "against the logical majority: ✓ equal, ✗ differs, ? no majority"
+    print(f"\nFleet at height {verdict.height} (digests abbreviated; {marks})\n")
     print(pd.DataFrame(fleet_rows(verdict)).to_markdown(index=False))
     print()
     for name, entry in verdict.nodes.items():

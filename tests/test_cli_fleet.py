@@ -11,7 +11,7 @@ from pathlib import Path
 from evmdigest.emit import open_sink
 from evmdigest.fleet.verdict import FleetVerdict, NodeState
 from evmdigest.models import Normalization
-from evmdigest.segments import fleet_key, record_key
+from evmdigest.segments import fleet_key, node_digest_key, record_key
 from tests.plugins.server import free_port
 from tests.plugins.sim import MakeNode, SimNode
 
@@ -20,11 +20,15 @@ HEIGHT = 1000
 
 
 def _fleet(
-    nodes: dict[str, SimNode], sim_binary: Path, sink: Path, env: dict[str, str], *extra: str
+    nodes: dict[str, SimNode | str], sim_binary: Path, sink: Path, env: dict[str, str], *extra: str
 ) -> subprocess.CompletedProcess[str]:
+    """`nodes`: name -> a pair node, or the rest of its --node value (`composite:F,M`, `memiavl:M`, ...)."""
     argv = [EVM_DIGEST, "fleet", "--height", str(HEIGHT), "--sink", sink.as_uri(), "--seidb", str(sim_binary)]
     for name, node in nodes.items():
-        argv += ["--node", f"{name}={node.flatkv_dir},{node.memiavl_dir}"]
+        argv += [
+            "--node",
+            f"{name}={node}" if isinstance(node, str) else f"{name}={node.flatkv_dir},{node.memiavl_dir}",
+        ]
     return subprocess.run([*argv, *extra], capture_output=True, text=True, timeout=600, check=False, env=env)
 
 
@@ -74,6 +78,49 @@ def test_clean_nodes_agree_exit_0_and_a_rerun_is_already_sealed(
     assert f"fleet verdict already sealed: {(sink / fleet_key(HEIGHT)).as_uri()}" in again.stdout
 
 
+def _kinds(make_node: MakeNode, root: Path, **composite: object) -> dict[str, SimNode | str]:
+    """A mid-migration node, an unmigrated node (its reference memIAVL) and a migrated node: one logical state."""
+    mid = make_node(root, rows=300, migrate_keys=195, **composite)
+    migrated = make_node(root, rows=300, migrate_keys="all")
+    return {
+        "mid": f"composite:{mid.flatkv_dir},{mid.memiavl_dir}",
+        "old": f"memiavl:{mid.reference_memiavl_dir}",
+        "new": f"flatkv:{migrated.flatkv_dir}@rack-3",
+    }
+
+
+def test_a_mid_migration_node_agrees_with_an_unmigrated_and_a_migrated_node_exit_0(
+    prefect_api: str, tmp_path: Path, make_node: MakeNode, sim_binary: Path
+) -> None:
+    sink = tmp_path / "sealed"
+    done = _fleet(_kinds(make_node, tmp_path), sim_binary, sink, _env(PREFECT_API_URL=prefect_api))
+    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    assert done.stdout.splitlines()[-1] == (
+        f"fleet at {HEIGHT}: 3 nodes agree on the logical state (1 composite, 1 memiavl, 1 flatkv)"
+    )
+    verdict = _verdict(sink)
+    assert verdict.clean and [e.kind.value for e in verdict.nodes.values()] == ["composite", "memiavl", "flatkv"]
+    assert verdict.nodes["mid"].boundary is not None and verdict.nodes["mid"].boundary.status.value == "in_progress"
+    assert verdict.nodes["new"].work_queue == "rack-3"
+    assert (sink / node_digest_key(HEIGHT, "composite", "mid")).is_file()
+    assert (sink / node_digest_key(HEIGHT, "memiavl/semantic", "old")).is_file()
+
+
+def test_a_missing_boundary_marker_is_exit_2_naming_the_marker_and_nothing_published_for_that_node(
+    prefect_api: str, tmp_path: Path, make_node: MakeNode, sim_binary: Path
+) -> None:
+    sink = tmp_path / "sealed"
+    nodes = _kinds(make_node, tmp_path, boundary_marker=False)
+    done = _fleet(nodes, sim_binary, sink, _env(PREFECT_API_URL=prefect_api))
+    assert done.returncode == 2, done.stdout + done.stderr[-3000:]
+    assert done.stdout.splitlines()[-1] == f"fleet at {HEIGHT}: incomplete (mid failed)"
+    (failed,) = [line for line in done.stdout.splitlines() if line.startswith("mid          failed: ")]
+    assert "status=not_started" in failed and "migration/migration-boundary" in failed
+    assert "Traceback" not in done.stderr
+    assert list(sink.rglob("node-digest-*")) and not list((sink / "mid").rglob("node-digest-*"))
+    assert not (sink / fleet_key(HEIGHT)).exists()  # incomplete: sealed at its own attempt key
+
+
 def test_bad_input_is_one_line_exit_2_before_prefect_starts(tmp_path: Path, make_node: MakeNode) -> None:
     node = make_node(tmp_path, rows=50)
     good = f"a={node.flatkv_dir},{node.memiavl_dir}"
@@ -86,6 +133,16 @@ def test_bad_input_is_one_line_exit_2_before_prefect_starts(tmp_path: Path, make
         ): "--node 'b=/nowhere/flatkv': write NAME=",
         ("--node", good, "--node", "b=/nowhere/f,/nowhere/m"): "--node b: FLATKV_DIR: '/nowhere/f' does not exist",
         ("--node", good): "--node: a fleet compares nodes; name at least two",
+        (
+            "--node",
+            good,
+            "--node",
+            "b=memiavl:/m,/f",
+        ): "--node 'b=memiavl:/m,/f': write NAME=memiavl:MEMIAVL_DIR[@QUEUE]",
+        ("--node", good, "--node", "b=flatkv:/nowhere"): "--height is required: node b is a flatkv node",
+        ("--node", good, "--node", "b=composite:/nowhere/f,/nowhere/m", "--height", "5"): (
+            "--node b: FLATKV_DIR: '/nowhere/f' does not exist"
+        ),
         ("--node", good, "--node", good.replace("a=", "b="), "--pool", "p"): "--height: required with --pool",
     }
     for args, says in cases.items():

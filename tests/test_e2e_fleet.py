@@ -21,7 +21,7 @@ import pytest
 from evmdigest.emit import open_sink
 from evmdigest.fleet.verdict import FleetVerdict, NodeState
 from evmdigest.models import Normalization
-from evmdigest.segments import fleet_key, record_key
+from evmdigest.segments import fleet_key, node_digest_key, record_key
 from tests.plugins.deployment import TERMINAL, wait_state
 from tests.plugins.server import REPO, PrefectServer
 from tests.plugins.sim import MakeNode, SimNode
@@ -58,9 +58,16 @@ def _nodes(root: Path, make_node: MakeNode, diverged: str | None = None) -> dict
 
 
 def _run_fleet(
-    server: PrefectServer, fleet: dict[str, Any], nodes: dict[str, SimNode], sink: Path, sim: Path, timeout: float
+    server: PrefectServer,
+    fleet: dict[str, Any],
+    nodes: dict[str, SimNode] | list[dict[str, str]],
+    sink: Path,
+    sim: Path,
+    timeout: float,
 ) -> dict[str, Any]:
-    specs = [{"name": n, "flatkv_dir": str(s.flatkv_dir), "memiavl_dir": str(s.memiavl_dir)} for n, s in nodes.items()]
+    specs = nodes if isinstance(nodes, list) else [
+        {"name": n, "flatkv_dir": str(s.flatkv_dir), "memiavl_dir": str(s.memiavl_dir)} for n, s in nodes.items()
+    ]  # fmt: skip
     parameters = {
         "height": HEIGHT, "nodes": specs, "pool": POOL, "seidb_path": str(sim), "sink_url": sink.as_uri(),
         "node_timeout": timeout,
@@ -124,6 +131,32 @@ def test_clean_nodes_agree_and_the_fleet_run_completes(
     )
     table = next(a for a in artifacts if a["key"] == "evm-digest-fleet")
     assert [row["node"] for row in json.loads(table["data"])] == [*NODES, "majority"]
+
+
+def test_nodes_of_every_kind_agree_each_gate_on_its_worker_with_its_kind(
+    fleet: dict[str, Any], prefect_server: PrefectServer, make_node: MakeNode, sim_binary: Path
+) -> None:
+    work: Path = fleet["work"]
+    mid = make_node(work / "kinds", rows=300, migrate_keys=195)
+    migrated = make_node(work / "kinds", rows=300, migrate_keys="all")
+    specs = [
+        {"name": "a", "kind": "composite", "flatkv_dir": str(mid.flatkv_dir), "memiavl_dir": str(mid.memiavl_dir)},
+        {"name": "b", "kind": "memiavl", "memiavl_dir": str(mid.reference_memiavl_dir)},
+        {"name": "c", "kind": "flatkv", "flatkv_dir": str(migrated.flatkv_dir)},
+    ]
+    sink = work / "kinds-sealed"
+    finished = _run_fleet(prefect_server, fleet, specs, sink, sim_binary, 300)
+    assert finished["state"]["type"] == "COMPLETED", finished["state"]
+    verdict = _verdict(sink, fleet_key(HEIGHT))
+    assert verdict.clean and [verdict.nodes[n].kind.value for n in NODES] == ["composite", "memiavl", "flatkv"]
+    runs = _node_runs(prefect_server, finished)
+    assert {n: run["parameters"]["kind"] for n, run in runs.items()} == {
+        "a": "composite",
+        "b": "memiavl",
+        "c": "flatkv",
+    }
+    assert "flatkv_dir" not in runs["b"]["parameters"] and "memiavl_dir" not in runs["c"]["parameters"]
+    assert (sink / node_digest_key(HEIGHT, "composite", "a")).is_file()
 
 
 def test_a_stopped_worker_times_out_its_node_and_the_others_are_still_sealed(

@@ -2,7 +2,8 @@
 
 The sink, not the orchestrator, carries each node's digests to the fleet: a node's gate may run on another
 machine whose results the fleet process cannot read, but every gate writes to the one sink the fleet reads.
-Each record is checked against its seal (re-hashed), so the fleet compares only what is really sealed.
+Each record is checked against its seal (re-hashed, verdict_set.read_checked), so the fleet compares only
+what is really sealed: a pair node's endpoint records, another kind's node digests (verdict/node_records.py).
 """
 
 from __future__ import annotations
@@ -10,16 +11,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
-
-from evmdigest.emit import Sink, SinkError, SinkNotFound
-from evmdigest.fleet.compare import RecordsDisagree, sealed_entry
+from evmdigest.emit import Sink, SinkError, SinkNotFound, TamperedObject
+from evmdigest.fleet.compare import RecordsDisagree, node_digest_entry, sealed_entry
 from evmdigest.fleet.nodes import FleetNode
 from evmdigest.fleet.verdict import NodeEntry, NodeState, RecordRef
-from evmdigest.models import Normalization
-from evmdigest.segments import record_key
+from evmdigest.kinds import kind_endpoints
+from evmdigest.models import NodeKind, Normalization
+from evmdigest.segments import node_digest_key, record_key
+from evmdigest.verdict.node_records import NodeDigestRecord
 from evmdigest.verdict.records import EndpointDigestRecord
+from evmdigest.verdict.verdict_set import read_checked
 
 
 class GateEnd(StrEnum):
@@ -41,44 +44,72 @@ class Unsealed(Exception):
     """A record is missing, unreadable, unsealed or does not match its seal."""
 
 
-def read_sealed(sink: Sink, key: str) -> tuple[EndpointDigestRecord, RecordRef]:
+M = TypeVar("M", bound=EndpointDigestRecord | NodeDigestRecord)
+
+
+def read_sealed(sink: Sink, key: str, model: type[M]) -> tuple[M, RecordRef]:
     """The record at `key` and a reference to it, if and only if its seal vouches for the stored bytes."""
+    uri = sink.uri_for(key)
     try:
-        record = EndpointDigestRecord.model_validate(sink.read_json(key))
-        seal = sink.read_seal(key)
-        if seal is None:
-            raise Unsealed(f"{sink.uri_for(key)} has no seal")
-        if sink.digest_object(key).uncompressed_sha256 != seal.uncompressed_sha256:
-            raise Unsealed(f"{sink.uri_for(key)} does not hash to its seal's sha256")
+        record, sealed = read_checked(sink, key, model)
+        seal = sink.read_seal(key) if sealed else None
     except SinkNotFound:
-        raise Unsealed(f"{sink.uri_for(key)} is missing") from None
-    except (SinkError, ValidationError) as exc:
-        raise Unsealed(f"{sink.uri_for(key)} is unreadable: {str(exc).splitlines()[0]}") from None
-    return record, RecordRef(uri=sink.uri_for(key), uncompressed_sha256=seal.uncompressed_sha256, match=record.match)
+        raise Unsealed(f"{uri} is missing") from None
+    except TamperedObject as exc:
+        raise Unsealed(f"{uri} is not vouched for by its seal: {str(exc).splitlines()[0]}") from None
+    except SinkError as exc:
+        raise Unsealed(f"{uri} is unreadable: {str(exc).splitlines()[0]}") from None
+    if seal is None:  # an intent vouches for it (a crash before the seal): not sealed yet
+        raise Unsealed(f"{uri} has no seal")
+    match = record.match if isinstance(record, EndpointDigestRecord) else None
+    return record, RecordRef(uri=uri, uncompressed_sha256=seal.uncompressed_sha256, match=match)
 
 
 def collect_node(
     sink: Sink, height: int, normalizations: Sequence[Normalization], node: FleetNode, run: GateRun
 ) -> NodeEntry:
-    """The node's entry: SEALED with its digests if its run produced sealed records, else FAILED / TIMED_OUT."""
+    """The node's entry: SEALED with its digests if its run produced sealed records, else FAILED / TIMED_OUT.
+    Pair nodes' endpoint records, other kinds' node digests (one per kinds.kind_endpoints)."""
     common = {"node": node.name, "kind": node.kind, "work_queue": node.queue, "flow_run_id": run.flow_run_id}
     if run.end is GateEnd.TIMED_OUT:
         return NodeEntry(state=NodeState.TIMED_OUT, message=run.message, **common)
-    records, refs = {}, {}
+    if node.kind is not NodeKind.PAIR and run.end is GateEnd.FAILED:
+        # A single-endpoint gate publishes nothing when it fails: what is sealed is an earlier run's.
+        return NodeEntry(state=NodeState.FAILED, message=run.message or "gate failed", **common)
     try:
-        for normalization in normalizations:
-            records[normalization], refs[normalization] = read_sealed(
-                sink, record_key(height, normalization, node.name)
-            )
+        if node.kind is NodeKind.PAIR:
+            return _pair_entry(sink, height, normalizations, node, run, common)
+        found = {
+            ep: read_sealed(sink, node_digest_key(height, ep, node.name), NodeDigestRecord)
+            for ep in kind_endpoints(node.kind, normalizations)
+        }
+        return node_digest_entry(
+            node.name, node.kind, {ep: r for ep, (r, _) in found.items()}, {ep: ref for ep, (_, ref) in found.items()},
+            message=run.message, work_queue=node.queue, flow_run_id=run.flow_run_id,
+        )  # fmt: skip
     except Unsealed as exc:
         why = run.message if run.end is GateEnd.FAILED and run.message else f"gate {run.end.value} but {exc}"
         return NodeEntry(state=NodeState.FAILED, message=why, **common)
+    except RecordsDisagree as exc:
+        return NodeEntry(state=NodeState.FAILED, message=str(exc), **common)
+
+
+def _pair_entry(
+    sink: Sink,
+    height: int,
+    normalizations: Sequence[Normalization],
+    node: FleetNode,
+    run: GateRun,
+    common: dict[str, Any],
+) -> NodeEntry:
+    records, refs = {}, {}
+    for normalization in normalizations:
+        records[normalization], refs[normalization] = read_sealed(
+            sink, record_key(height, normalization, node.name), EndpointDigestRecord
+        )
     # A failed gate with all records matching failed for another reason (a flip, an error after
     # publishing): the sealed records are an earlier run's, not this run's verdict.
     if run.end is GateEnd.FAILED and all(record.match for record in records.values()):
         return NodeEntry(state=NodeState.FAILED, message=run.message or "gate failed", **common)
-    try:
-        return sealed_entry(node.name, records, refs, kind=node.kind, message=run.message,
-                            work_queue=node.queue, flow_run_id=run.flow_run_id)  # fmt: skip
-    except RecordsDisagree as exc:
-        return NodeEntry(state=NodeState.FAILED, message=str(exc), **common)
+    return sealed_entry(node.name, records, refs, message=run.message, work_queue=node.queue,
+                        flow_run_id=run.flow_run_id)  # fmt: skip

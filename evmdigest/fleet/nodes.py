@@ -1,36 +1,40 @@
 """The fleet's nodes and its run parameters: one validation for the CLI, the flow and the DigestFleet block.
 
-A node is a name (one safe path segment: its records live under `<sink>/<name>/`), a kind, its store
-dirs and the work queue its worker polls. Only `pair` nodes (FlatKV + memIAVL, the per-node gate)
-exist today; issue 15 adds composite / memiavl / flatkv kinds as new `NodeKind` values.
+A node is a name (one safe path segment: its records live under `<sink>/<name>/`), a kind
+(evmdigest.models.NodeKind: pair, composite, memiavl, flatkv), the store dirs of its kind
+(evmdigest.kinds.KIND_DIRS, checked as the gate checks them) and the work queue its worker polls.
 
 Queue naming: a node's gate runs on work queue `evm-digest-<name>` of the pool unless the node names
-another (`NAME=FLATKV,MEMIAVL@QUEUE` on the command line, `work_queue` in the block).
+another (`NAME=...@QUEUE` on the command line, `work_queue` in the block).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from enum import StrEnum
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
 from pydantic import Field, field_validator, model_validator
 
-from evmdigest.models import Normalization
+from evmdigest.kinds import KIND_DIRS, KIND_HELP
+from evmdigest.kinds import parse_node_spec as parse_node_spec_of_kind
+from evmdigest.models import NodeKind, Normalization
 from evmdigest.params import NODE_LABEL_RULE, check_node_label
-from evmdigest.request import DEFAULT_NORMALIZATIONS, Height, RequestError, RunRequest, Timeout, _Checked, quoted
+from evmdigest.request import (
+    DEFAULT_NORMALIZATIONS,
+    Height,
+    RequestError,
+    RunRequest,
+    Timeout,
+    _Checked,
+    check_kind_dirs,
+    quoted,
+)
 
 QUEUE_PREFIX = "evm-digest-"
 DEFAULT_NODE_TIMEOUT = 7200.0  # queue wait + one hour-long scan set, with room to spare
 # How a node's own request fields are spelled inside a --node value.
-NODE_SPEC_NAMES = {"flatkv_dir": "FLATKV_DIR", "memiavl_dir": "MEMIAVL_DIR", "node": "NAME"}
-
-
-class NodeKind(StrEnum):
-    """What a node's logical digest is read from (issue 15 adds composite, memiavl, flatkv)."""
-
-    PAIR = "pair"  # FlatKV + memIAVL of one node, compared with each other by the per-node gate
+NODE_SPEC_NAMES = {"flatkv_dir": "FLATKV_DIR", "memiavl_dir": "MEMIAVL_DIR", "node": "NAME", "kind": "KIND"}
 
 
 def default_queue(name: str) -> str:
@@ -38,35 +42,59 @@ def default_queue(name: str) -> str:
 
 
 class FleetNode(_Checked):
-    """One node of the fleet: its name, kind, store dirs (paths on that node) and work queue."""
+    """One node of the fleet: its name, kind, the store dirs of its kind (paths on that node) and work queue."""
 
     name: str = Field(description=f"Node label: its records go to its own directory in the sink; {NODE_LABEL_RULE}.")
-    kind: NodeKind = Field(default=NodeKind.PAIR, description="pair: FlatKV + memIAVL compared by the node's gate.")
-    flatkv_dir: Path = Field(description="FlatKV data dir on that node.")
-    memiavl_dir: Path = Field(description="memIAVL root dir on that node.")
+    kind: NodeKind = Field(default=NodeKind.PAIR, description=f"{KIND_HELP}.")
+    flatkv_dir: Path | None = Field(default=None, description="FlatKV data dir on that node (pair, composite, flatkv).")
+    memiavl_dir: Path | None = Field(
+        default=None, description="memIAVL root dir on that node (pair, composite, memiavl)."
+    )
     work_queue: str | None = Field(default=None, description="Work queue its worker polls (default evm-digest-NAME).")
+
+    @classmethod
+    def _required(cls, name: str, earlier: Mapping[str, Any]) -> bool:
+        kind = earlier.get("kind")  # validated before the dirs (declared first)
+        return super()._required(name, earlier) or (isinstance(kind, NodeKind) and name in KIND_DIRS[kind])
 
     @field_validator("name")
     @classmethod
     def _label(cls, value: str) -> str:
         return check_node_label(value, field="nodes")  # the gate's own rule: a node name is its `node` label
 
+    @model_validator(mode="after")
+    def _stores_of_the_kind(self) -> Self:
+        check_kind_dirs(self.kind, flatkv_dir=self.flatkv_dir, memiavl_dir=self.memiavl_dir)
+        return self
+
     @property
     def queue(self) -> str:
         return self.work_queue or default_queue(self.name)
 
+    def dirs(self) -> dict[str, str]:
+        """The kind's store dirs as the gate's parameters name them."""
+        return {field: str(getattr(self, field)) for field in KIND_DIRS[self.kind]}
+
 
 def parse_node_spec(text: str) -> FleetNode:
-    """`NAME=FLATKV_DIR,MEMIAVL_DIR[@QUEUE]` -> FleetNode; RequestError naming the field otherwise."""
-    name, sep, rest = text.partition("=")
-    queue = None
-    head, at, tail = rest.rpartition("@")
+    """`NAME=[KIND:]DIRS[@QUEUE]` (kinds.NODE_SPECS) -> FleetNode; RequestError naming the field otherwise."""
+    rest, queue = text, None
+    head, at, tail = text.rpartition("@")
     if at and tail and "/" not in tail and "," not in tail:
         rest, queue = head, tail
-    flatkv, comma, memiavl = rest.partition(",")
-    if not (sep and name and comma and flatkv and memiavl):
-        raise RequestError("nodes", f"{{nodes}} {quoted(text)}: write NAME=FLATKV_DIR,MEMIAVL_DIR[@QUEUE]")
-    return FleetNode.create(name=name, flatkv_dir=Path(flatkv), memiavl_dir=Path(memiavl), work_queue=queue)
+    try:
+        spec = parse_node_spec_of_kind(rest, suffix="[@QUEUE]")
+    except ValueError as exc:
+        detail = str(exc).replace(repr(rest), quoted(text), 1).replace("{", "{{").replace("}", "}}")
+        raise RequestError("nodes", f"{{nodes}} {detail}") from None
+    try:
+        dirs = {field: getattr(spec, field) for field in KIND_DIRS[spec.kind]}
+        return FleetNode.create(name=spec.name, kind=spec.kind, work_queue=queue, **dirs)
+    except RequestError as exc:
+        if exc.field not in NODE_SPEC_NAMES:
+            raise
+        detail = exc.render(NODE_SPEC_NAMES).replace("{", "{{").replace("}", "}}")
+        raise RequestError("nodes", f"{{nodes}} {spec.name}: {detail}") from None
 
 
 class FleetRequest(_Checked):
@@ -97,6 +125,12 @@ class FleetRequest(_Checked):
                 "height",
                 "{height}: required with {pool}: the fleet cannot list snapshot dirs on the workers; give the height",
             )
+        flatkv = [node.name for node in self.nodes if node.kind is NodeKind.FLATKV]
+        if flatkv and self.height is None:
+            raise RequestError(
+                "height", f"{{height}} is required: node {flatkv[0]} is a flatkv node (no memIAVL snapshots to "
+                "find the newest common height by); give the height",
+            )  # fmt: skip
         for node in self.nodes:
             self.node_request(node)  # each node's part passes the gate's own validation
         return self
@@ -105,7 +139,7 @@ class FleetRequest(_Checked):
         """The gate's request for `node` (dirs are paths on that node)."""
         try:
             return RunRequest.create(
-                flatkv_dir=node.flatkv_dir, memiavl_dir=node.memiavl_dir, height=self.height,
+                kind=node.kind, flatkv_dir=node.flatkv_dir, memiavl_dir=node.memiavl_dir, height=self.height,
                 normalizations=self.normalizations, seidb_path=self.seidb_path, sink_url=self.sink_url,
                 endpoint_url=self.endpoint_url, region=self.region, node=node.name, timeout=self.scan_timeout,
             )  # fmt: skip

@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime
 
-from evmdigest.fleet.verdict import FLATKV, EndpointDigest, NodeEntry, NodeState, memiavl_endpoint
-from evmdigest.models import BUCKETS, Normalization
+from evmdigest.fleet.verdict import COMPOSITE, FLATKV, EndpointDigest, NodeEntry, NodeState, memiavl_endpoint
+from evmdigest.kinds import kind_endpoints
+from evmdigest.models import BUCKETS, MigrationBoundary, MigrationStatus, NodeKind, Normalization
 from evmdigest.verdict.records import BucketVerdict, EndpointDigestRecord
 
 HEIGHT = 1000
@@ -20,7 +21,8 @@ def hex64(name: str) -> str:
 def state_digest(state: str, changed: str | None = None) -> EndpointDigest:
     """The digest of a store state named `state`; `changed` names one bucket that differs from it."""
     buckets = {b: hex64(f"{state}/{b}" + ("!" if b == changed else "")) for b in BUCKETS}
-    return EndpointDigest(digest=hex64("|".join(buckets.values())), count=100, per_bucket=buckets)
+    counts = dict.fromkeys(BUCKETS, 25)
+    return EndpointDigest(digest=hex64("|".join(buckets.values())), count=100, per_bucket=buckets, bucket_counts=counts)
 
 
 def entry(node: str, state: str = "s", changed: dict[str, str] | None = None) -> NodeEntry:
@@ -51,3 +53,18 @@ def record(
         per_bucket=per_bucket, match=not mismatched, axes_proved=[], generated_at=datetime.now(UTC), node=node,
         flatkv_count=100, memiavl_count=100, mismatched_buckets=mismatched,
     )  # fmt: skip
+
+
+def kind_entry(node: str, kind: NodeKind, state: str = "s", changed: str | None = None, extra: int = 0) -> NodeEntry:
+    """A sealed composite / memiavl / flatkv node holding `state` (`changed`: a bucket that differs; `extra`:
+    rows counted twice in storage, as a row on both sides of a composite node is)."""
+    digest = state_digest(state, changed)
+    if extra:
+        counts = {**digest.bucket_counts, "storage": digest.bucket_counts["storage"] + extra}
+        digest = digest.model_copy(update={"count": digest.count + extra, "bucket_counts": counts})
+    endpoints = {ep: digest for ep in kind_endpoints(kind, BOTH)}
+    composite = kind is NodeKind.COMPOSITE
+    boundary = MigrationBoundary(status=MigrationStatus.IN_PROGRESS, module="evm", key="03ab") if composite else None
+    voting = {NodeKind.COMPOSITE: COMPOSITE, NodeKind.FLATKV: FLATKV}.get(kind, "memiavl/semantic")
+    return NodeEntry(node=node, kind=kind, state=NodeState.SEALED, endpoints=endpoints, logical_endpoint=voting,
+                     boundary=boundary)  # fmt: skip

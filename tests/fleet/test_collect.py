@@ -14,10 +14,11 @@ from evmdigest.fleet.compare import compare_fleet
 from evmdigest.fleet.nodes import parse_node_spec
 from evmdigest.fleet.publish import publish_fleet
 from evmdigest.fleet.verdict import FleetVerdict, NodeState
-from evmdigest.models import Normalization
-from evmdigest.segments import fleet_key, record_key
-from evmdigest.verdict.publish import VerdictFlip, publish
-from tests.fleet.records import BOTH, HEIGHT, entry, failed, record
+from evmdigest.models import Backend, BucketDigest, Generation, NodeKind, Normalization
+from evmdigest.segments import fleet_key, node_digest_key, record_key
+from evmdigest.verdict.node_records import NodeDigestRecord
+from evmdigest.verdict.publish import VerdictFlip, publish, publish_verdict
+from tests.fleet.records import BOTH, HEIGHT, entry, failed, record, state_digest
 
 DONE = GateRun(GateEnd.COMPLETED, flow_run_id="run-1")
 
@@ -91,3 +92,36 @@ def test_an_incomplete_fleet_verdict_is_evidence_at_its_own_key_and_never_blocks
     assert incomplete.uri.endswith(f"fleet-digest-{HEIGHT}.incomplete-20261127T100000000005Z.json.gz")
     complete = publish_fleet(sink, _verdict(entry("a"), entry("b")))
     assert complete.uri == sink.uri_for(fleet_key(HEIGHT)) and not complete.already_sealed
+
+
+def _node_digest(endpoint: str, kind: NodeKind, node: str) -> NodeDigestRecord:
+    digest = state_digest("s")
+    return NodeDigestRecord(
+        height=HEIGHT, kind=kind, endpoint=endpoint, backend=Backend(endpoint.split("/")[0]),
+        normalization=Normalization(endpoint.split("/")[1]) if "/" in endpoint else None, digest=digest.digest,
+        count=digest.count, per_bucket={b: BucketDigest(digest=d, count=25) for b, d in digest.per_bucket.items()},
+        version=HEIGHT, seidb_generation=Generation.JSON, node=node, generated_at=datetime.now(UTC),
+    )  # fmt: skip
+
+
+def test_a_memiavl_node_is_read_from_its_sealed_node_digests(sink: Sink) -> None:
+    for endpoint in ("memiavl/semantic", "memiavl/translator"):
+        publish_verdict(sink, node_digest_key(HEIGHT, endpoint, "old"), _node_digest(endpoint, NodeKind.MEMIAVL, "old"))
+    got = collect_node(sink, HEIGHT, BOTH, parse_node_spec("old=memiavl:/m"), DONE)
+    assert got.state is NodeState.SEALED and got.kind is NodeKind.MEMIAVL and got.own_match is None
+    assert got.endpoints == {"memiavl/semantic": state_digest("s"), "memiavl/translator": state_digest("s")}
+    assert got.logical_endpoint == "memiavl/semantic" and got.boundary is None
+    ref = got.records["memiavl/translator"]
+    assert ref.uri == sink.uri_for(node_digest_key(HEIGHT, "memiavl/translator", "old")) and ref.match is None
+    failed_gate = collect_node(sink, HEIGHT, BOTH, parse_node_spec("old=memiavl:/m"), GateRun(GateEnd.FAILED, "x"))
+    assert (failed_gate.state, failed_gate.message) == (NodeState.FAILED, "x")  # what is sealed is an earlier run's
+
+
+def test_a_node_digest_of_another_kind_or_a_missing_one_fails_the_node(sink: Sink) -> None:
+    publish_verdict(sink, node_digest_key(HEIGHT, "flatkv", "new"), _node_digest("flatkv", NodeKind.PAIR, "new"))
+    got = collect_node(sink, HEIGHT, BOTH, parse_node_spec("new=flatkv:/f"), DONE)
+    assert got.state is NodeState.FAILED and got.message == (
+        "node declared flatkv, but flatkv is sealed as a pair node's (the node changed kind)"
+    )
+    got = collect_node(sink, HEIGHT, BOTH, parse_node_spec("mid=composite:/f,/m"), DONE)
+    assert got.state is NodeState.FAILED and got.message is not None and "node-digest-1000-composite" in got.message

@@ -5,9 +5,11 @@ from __future__ import annotations
 import pytest
 
 from evmdigest.fleet.compare import RecordsDisagree, compare_fleet, pair_endpoints
-from evmdigest.fleet.verdict import FLATKV, NodeState
-from evmdigest.models import Normalization
-from tests.fleet.records import BOTH, HEIGHT, entry, failed, record, state_digest
+from evmdigest.fleet.verdict import COMPOSITE, FLATKV, NodeState
+from evmdigest.models import NodeKind, Normalization
+from tests.fleet.records import BOTH, HEIGHT, entry, failed, kind_entry, record, state_digest
+
+COMPOSITE_KIND, MEMIAVL, FLATKV_KIND = NodeKind.COMPOSITE, NodeKind.MEMIAVL, NodeKind.FLATKV
 
 
 def test_three_equal_nodes_agree_with_a_majority_on_every_endpoint() -> None:
@@ -101,3 +103,53 @@ def test_the_verdict_projection_leaves_out_time_and_provenance() -> None:
     two = compare_fleet(HEIGHT, BOTH, [entry("a").model_copy(update={"flow_run_id": "x", "message": "m"}), entry("b")])
     assert one.verdict() == two.verdict()
     assert one.verdict() != compare_fleet(HEIGHT, BOTH, [entry("a"), entry("b", state="t")]).verdict()
+
+
+def test_nodes_of_every_kind_vote_on_one_logical_state() -> None:
+    nodes = [kind_entry("mid", COMPOSITE_KIND), kind_entry("old", MEMIAVL), kind_entry("new", FLATKV_KIND), entry("p")]
+    verdict = compare_fleet(HEIGHT, BOTH, nodes)
+    assert verdict.clean and verdict.odd_nodes == [] and verdict.logical_majority == state_digest("s")
+    assert list(verdict.majority) == ["flatkv", "memiavl/semantic", "memiavl/translator", "composite"]
+    assert verdict.nodes["mid"].own_match is None and verdict.all_match  # one logical view: nothing of its own to match
+
+
+def test_a_composite_node_is_compared_with_the_others_not_alone_on_its_endpoint() -> None:
+    """Per endpoint name the composite node would be a majority of one; on the logical key it is odd."""
+    nodes = [kind_entry("mid", COMPOSITE_KIND, changed="storage"), kind_entry("old", MEMIAVL),
+             kind_entry("new", FLATKV_KIND)]  # fmt: skip
+    verdict = compare_fleet(HEIGHT, BOTH, nodes)
+    assert verdict.odd_nodes == ["mid"] and not verdict.agree and verdict.all_match
+    assert verdict.odd_reasons["mid"] == ["composite differs from the majority (storage)"]
+    assert verdict.majority[COMPOSITE] == state_digest("s", "storage")  # detail only: it decides nothing
+
+
+def test_a_row_on_both_sides_of_a_composite_node_is_odd_by_count() -> None:
+    nodes = [kind_entry("mid", COMPOSITE_KIND, extra=1), kind_entry("old", MEMIAVL), entry("p")]
+    verdict = compare_fleet(HEIGHT, BOTH, nodes)
+    assert verdict.odd_nodes == ["mid"]
+    assert verdict.odd_reasons["mid"] == ["composite differs from the majority (storage count 26 vs 25)"]
+
+
+def test_a_tie_across_kinds_has_no_majority_and_a_third_node_of_any_kind_breaks_it() -> None:
+    verdict = compare_fleet(HEIGHT, BOTH, [kind_entry("mid", COMPOSITE_KIND), kind_entry("new", FLATKV_KIND, "t")])
+    assert verdict.odd_nodes == ["mid", "new"] and verdict.logical_majority is None  # 1-1: a tie
+    assert verdict.odd_reasons["mid"] == ["composite: no majority (2 digests among 2 nodes)"]
+    verdict = compare_fleet(HEIGHT, BOTH, [kind_entry("mid", COMPOSITE_KIND), kind_entry("new", FLATKV_KIND, "t"),
+                                           entry("p", "t")])  # fmt: skip
+    assert verdict.odd_nodes == ["mid"] and verdict.logical_majority == state_digest("t")
+
+
+def test_every_digest_of_a_node_must_equal_the_majority_not_only_its_vote() -> None:
+    old = kind_entry("old", MEMIAVL)
+    translator = old.endpoints["memiavl/translator"].model_copy(update={"digest": state_digest("x").digest})
+    odd = old.model_copy(update={"endpoints": {**old.endpoints, "memiavl/translator": translator}})
+    verdict = compare_fleet(HEIGHT, BOTH, [odd, kind_entry("mid", COMPOSITE_KIND), kind_entry("new", FLATKV_KIND)])
+    assert verdict.odd_nodes == ["old"]
+    assert verdict.odd_reasons["old"] == ["memiavl/translator differs from the majority (final)"]
+
+
+def test_the_verdict_projection_holds_kinds_and_the_boundary() -> None:
+    verdict = compare_fleet(HEIGHT, BOTH, [kind_entry("mid", COMPOSITE_KIND), kind_entry("old", MEMIAVL)])
+    nodes = verdict.verdict()["nodes"]
+    assert nodes["mid"]["kind"] == "composite" and nodes["old"]["boundary"] is None
+    assert nodes["mid"]["boundary"] == {"status": "in_progress", "module": "evm", "key": "03ab"}

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from evmdigest.fleet.nodes import FleetNode, FleetRequest, NodeKind, newest_common_height, parse_node_spec
+from evmdigest.fleet.nodes import FleetNode, FleetRequest, newest_common_height, parse_node_spec
+from evmdigest.models import NodeKind
 from evmdigest.request import RequestError
 
 
@@ -28,9 +29,31 @@ def test_a_node_spec_may_name_its_queue_after_an_at_sign() -> None:
 
 
 @pytest.mark.parametrize(
+    ("spec", "kind", "flatkv", "memiavl", "queue"),
+    [
+        ("mid=composite:/d/f,/d/m", NodeKind.COMPOSITE, "/d/f", "/d/m", "evm-digest-mid"),
+        ("old=memiavl:/d/m@rack-1", NodeKind.MEMIAVL, None, "/d/m", "rack-1"),
+        ("new=flatkv:/d/f", NodeKind.FLATKV, "/d/f", None, "evm-digest-new"),
+        ("p=pair:/d/f,/d/m@q", NodeKind.PAIR, "/d/f", "/d/m", "q"),
+    ],
+)
+def test_a_node_spec_may_name_its_kind_with_that_kind_s_dirs(
+    spec: str, kind: NodeKind, flatkv: str | None, memiavl: str | None, queue: str
+) -> None:
+    node = parse_node_spec(spec)
+    assert (node.kind, node.queue) == (kind, queue)
+    assert (node.flatkv_dir, node.memiavl_dir) == (flatkv and Path(flatkv), memiavl and Path(memiavl))
+    assert node.dirs() == {f: d for f, d in (("flatkv_dir", flatkv), ("memiavl_dir", memiavl)) if d}
+
+
+@pytest.mark.parametrize(
     ("spec", "says"),
     [
-        ("a=/f", "write NAME=FLATKV_DIR,MEMIAVL_DIR[@QUEUE]"),
+        ("a=/f", "write NAME=FLATKV_DIR,MEMIAVL_DIR[@QUEUE] (other kinds: NAME=composite:FLATKV_DIR,MEMIAVL_DIR, "),
+        ("a=composite:/f", "write NAME=composite:FLATKV_DIR,MEMIAVL_DIR[@QUEUE]"),
+        ("a=memiavl:/f,/m", "write NAME=memiavl:MEMIAVL_DIR[@QUEUE]"),
+        ("a=flatkv:@q", "write NAME=flatkv:FLATKV_DIR[@QUEUE]"),
+        ("a=mid:/f,/m", "'mid' is no node kind; use pair, composite, memiavl, flatkv"),
         ("/f,/m", "write NAME=FLATKV_DIR,MEMIAVL_DIR[@QUEUE]"),
         ("a/b=/f,/m", "--node: 'a/b' is not a node label; use 1-63 letters"),
     ],
@@ -101,3 +124,23 @@ def test_local_mode_resolves_seidb_as_the_gate_will(tmp_path: Path, monkeypatch:
 def test_newest_common_height_is_the_max_every_node_has() -> None:
     assert newest_common_height({"a": [100, 200, 300], "b": [100, 200], "c": [200, 300]}) == 200
     assert newest_common_height({"a": [100], "b": [200]}) is None
+
+
+def test_a_node_of_a_kind_has_exactly_that_kind_s_dirs() -> None:
+    with pytest.raises(RequestError) as extra:
+        FleetNode.create(name="a", kind="memiavl", memiavl_dir="/m", flatkv_dir="/f")
+    assert extra.value.render() == (
+        "flatkv_dir: a memiavl node has no FlatKV store; drop flatkv_dir or declare the kind that has both "
+        "stores (kind pair or composite)"
+    )
+    with pytest.raises(RequestError, match=r"^memiavl_dir is required: a composite node reads its memIAVL store$"):
+        FleetNode.create(name="a", kind="composite", flatkv_dir="/f")
+
+
+def test_a_fleet_with_a_flatkv_node_needs_a_height() -> None:
+    nodes = (parse_node_spec("a=/f,/m"), parse_node_spec("new=flatkv:/f"))
+    with pytest.raises(RequestError) as caught:
+        FleetRequest.create(nodes=nodes)
+    assert caught.value.render({"height": "--height"}).startswith("--height is required: node new is a flatkv node")
+    request = FleetRequest.create(nodes=nodes, height=5)
+    assert request.node_request(nodes[1]).kind is NodeKind.FLATKV

@@ -9,7 +9,8 @@ from pathlib import Path
 from evmdigest.fleet.compare import compare_fleet
 from evmdigest.fleet.report import exit_code, fleet_markdown, fleet_rows, headline
 from evmdigest.fleet.verdict import FLATKV, NodeState, fleet_json_schema, fleet_json_schema_text
-from tests.fleet.records import BOTH, HEIGHT, entry, failed
+from evmdigest.models import NodeKind
+from tests.fleet.records import BOTH, HEIGHT, entry, failed, kind_entry
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -59,3 +60,19 @@ def test_published_fleet_schema_is_current() -> None:
     properties = json.loads(published.read_text())["properties"]
     assert {"height", "nodes", "majority", "odd_nodes", "agree", "complete", "generated_at"} <= set(properties)
     assert fleet_json_schema()["$id"].endswith("fleet-digest.schema.json")
+
+
+def test_nodes_of_other_kinds_show_their_kind_vote_and_boundary() -> None:
+    nodes = [kind_entry("mid", NodeKind.COMPOSITE), kind_entry("old", NodeKind.MEMIAVL), entry("p")]
+    verdict = compare_fleet(HEIGHT, BOTH, nodes)
+    assert headline(verdict) == f"fleet at {HEIGHT}: 3 nodes agree on the logical state (1 composite, 1 memiavl, " \
+        "1 pair); every pair node's stores match"  # fmt: skip
+    rows = {row["node"]: row for row in fleet_rows(verdict)}
+    logical = verdict.logical_majority
+    assert logical is not None
+    assert rows["mid"]["kind"] == "composite" and rows["mid"]["boundary"] == "in_progress evm"
+    assert rows["mid"]["logical"] == rows["mid"]["composite"] == f"✓ {logical.digest[:12]}…"
+    assert rows["mid"][FLATKV] == "—" and rows["old"]["own_match"] == "—" and rows["p"]["boundary"] == ""
+    assert rows["majority"]["logical"] == f"{logical.digest[:12]}…"
+    text = fleet_markdown(verdict)
+    assert "- mid (composite) read at `MigrationBoundary{status=in_progress, module=evm, key=03ab}`" in text
