@@ -169,7 +169,7 @@ def test_a_failed_scan_ends_its_progress_as_failed_with_its_raw_output(
     artifacts = _artifacts(flow_run_id)
     progress = artifacts[f"evm-digest-progress-{NODE}-flatkv"]
     assert progress.description.startswith("**failed**"), progress.description
-    assert "seidb exited with code 1" in progress.description
+    assert "seidb failed (exit 1)" in progress.description
     output = artifacts[f"evm-digest-output-{NODE}-flatkv"]
     assert "[stderr] Error: open flatkv: pebble: corrupt manifest" in output.data
     assert "[stderr] Usage:" in output.data and "EVM logical digest start" in output.data
