@@ -179,7 +179,10 @@ def test_published_node_divergence_schema_is_current() -> None:
         (["--node-a", "a=flatkv:/x"], "give both --node-a and --node-b"),
         (["--node-a", "a=flatkv:/x", "--node-b", "b=memiavl:/y", "--flatkv-dir", "/x"], "drop --flatkv-dir"),
         (["--node-a", "a=flatkv:/x", "--node-b", "a=memiavl:/y"], "--node-b: both nodes are named 'a'"),
-        (["--node-a", "a=composite:/x", "--node-b", "b=memiavl:/y"], "--node-a: 'a=composite:/x': a composite node"),
+        (
+            ["--node-a", "a=composite:/x", "--node-b", "b=memiavl:/y"],
+            "--node-a: 'a=composite:/x': write NAME=composite:FLATKV_DIR,MEMIAVL_DIR",
+        ),
         (["--node-a", "a=flatkv:/nonexistent", "--node-b", "b=memiavl:/y"], "--node-a: a's flatkv_dir"),
         ([], "give --flatkv-dir and --memiavl-dir (one node), or --node-a and --node-b (two nodes)"),
     ],
