@@ -28,17 +28,7 @@ def run_fleet(request: FleetRequest) -> int:
             f"--pool needs {orchestration.API_URL_ENV}: the Prefect server the node workers poll",
             hint=f"set {orchestration.API_URL_ENV} to that server's API, or drop --pool to run the gates here",
         )
-    orchestration.preflight()
-    if not os.environ.get(orchestration.API_URL_ENV):
-        # The ephemeral server's telemetry races its own SQLite file and prints a harmless traceback.
-        os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    try:
-        state = _run_flow(request)
-    except Exception as exc:
-        mapped = orchestration.unavailable(exc)
-        if mapped is None:
-            raise
-        raise mapped from exc
+    state = orchestration.run_flow(lambda: _run_flow(request))
     outcome = _outcome_of(state)
     if outcome is None:
         raise failure_of(state)

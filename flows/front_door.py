@@ -8,7 +8,6 @@ orchestration preflight, so a dead API answers in about a second.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -29,17 +28,7 @@ def run(request: RunRequest) -> int:
 
     Raises OrchestrationUnavailable when Prefect cannot be reached or started (the CLI prints it, exit 3).
     """
-    orchestration.preflight()
-    if not os.environ.get(orchestration.API_URL_ENV):
-        # The ephemeral server's telemetry races its own SQLite file and prints a harmless traceback.
-        os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    try:
-        state = _run_flow(request)
-    except Exception as exc:
-        mapped = orchestration.unavailable(exc)
-        if mapped is None:
-            raise
-        raise mapped from exc
+    state = orchestration.run_flow(lambda: _run_flow(request))
     outcome = _outcome_of(state)
     if outcome is None:
         raise failure_of(state)

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -112,3 +113,19 @@ def quiet_console_tracebacks() -> None:
             console = type(handler).__name__ == "PrefectConsoleHandler"
             if console and not isinstance(handler.formatter, _NoTraceback):
                 handler.setFormatter(_NoTraceback(handler.formatter))
+
+
+def run_flow(start: Callable[[], Any]) -> Any:
+    """`start()` (a flow call returning its state) behind the API preflight; an orchestration fault on the
+    way becomes OrchestrationUnavailable (exit 3). Shared by `run`/`demo` and `fleet`."""
+    preflight()
+    if not os.environ.get(API_URL_ENV):
+        # The ephemeral server's telemetry races its own SQLite file and prints a harmless traceback.
+        os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    try:
+        return start()
+    except Exception as exc:
+        mapped = unavailable(exc)
+        if mapped is None:
+            raise
+        raise mapped from exc
