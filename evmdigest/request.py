@@ -294,65 +294,52 @@ class DemoRequest(_Checked):
         return self
 
 
-class LocalizeRequest(_Checked):
-    """`evm-digest localize`: the diverging keys of named buckets on a node, ad hoc (no verdict needed)."""
+class _LocalizeBounds(_Checked):
+    """What every `evm-digest localize` form shares: height, buckets, decoder, seidb, bounds, sink."""
 
     height: Annotated[int, Field(ge=1, le=INT64_MAX)]
-    flatkv_dir: Path
-    memiavl_dir: Path
     buckets: tuple[str, ...]
     normalization: Normalization = Normalization.SEMANTIC
     seidb_path: str | None = None
     max_keys: MaxKeys = 1000
     max_passes: int = Field(default=32, ge=1)
     sink_url: str | None = None
-    node: str | None = None
     timeout: Timeout = None
 
     @field_validator("buckets")
     @classmethod
     def _known_buckets(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         return _check_buckets(value)
+
+    @field_validator("sink_url")
+    @classmethod
+    def _sink(cls, value: str | None) -> str | None:
+        return None if value is None else _sink_url("sink_url", value, endpoint_url=None, region=None)
+
+
+class LocalizeRequest(_LocalizeBounds):
+    """`evm-digest localize`: the diverging keys of named buckets on a node, ad hoc (no verdict needed)."""
+
+    flatkv_dir: Path
+    memiavl_dir: Path
+    node: str | None = None
 
     @field_validator("node")
     @classmethod
     def _label(cls, value: str | None) -> str | None:
         return None if value is None else check_node_label(value)
 
-    @field_validator("sink_url")
-    @classmethod
-    def _sink(cls, value: str | None) -> str | None:
-        return None if value is None else _sink_url("sink_url", value, endpoint_url=None, region=None)
-
     def check_stores(self) -> None:
         """Both store dirs exist here; run on the machine that scans them."""
         _check_store_dirs(self)
 
 
-class NodesLocalizeRequest(_Checked):
+class NodesLocalizeRequest(_LocalizeBounds):
     """`evm-digest localize --node-a NAME=KIND:DIRS --node-b NAME=KIND:DIRS`: the keys diverging between two
-    nodes of any kind (a composite node against a reference, typically). Shares LocalizeRequest's bounds."""
+    nodes of any kind (a composite node against a reference, typically)."""
 
-    height: Annotated[int, Field(ge=1, le=INT64_MAX)]
     node_a: NodeSpec
     node_b: NodeSpec
-    buckets: tuple[str, ...]
-    normalization: Normalization = Normalization.SEMANTIC
-    seidb_path: str | None = None
-    max_keys: MaxKeys = 1000
-    max_passes: int = Field(default=32, ge=1)
-    sink_url: str | None = None
-    timeout: Timeout = None
-
-    @field_validator("buckets")
-    @classmethod
-    def _known_buckets(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return _check_buckets(value)
-
-    @field_validator("sink_url")
-    @classmethod
-    def _sink(cls, value: str | None) -> str | None:
-        return None if value is None else _sink_url("sink_url", value, endpoint_url=None, region=None)
 
     @field_validator("node_a", "node_b", mode="before")
     @classmethod

@@ -28,6 +28,7 @@ from evmdigest.localize.report import (
     short,
 )
 from evmdigest.localize.run import localize, unknown
+from evmdigest.params import SEIDB_ENV
 from evmdigest.request import LocalizeRequest, NodesLocalizeRequest, RequestError
 from evmdigest.segments import divergence_key, node_divergence_key, record_key
 from evmdigest.seidb.errors import SeidbError, SeidbFailed
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
     from evmdigest.localize.cross import NodeLocalization
 
 EXIT_NO_DIVERGENCE, EXIT_DIVERGENCE, EXIT_FAILURE = 0, 1, 2
-SEIDB_ENV = "EVMDIGEST_SEIDB"
 DEFAULT_TIMEOUT_S = 3600.0
 
 
@@ -56,26 +56,45 @@ def describe_failure(exc: BaseException) -> str:
     return (str(exc).splitlines() or [type(exc).__name__])[0]
 
 
+FAILURES = (RequestError, SeidbError, StoreChanged, SinkError, ValueError)
+"""What a localize command reports as one line (exit 2); anything else is a bug and reaches cli.main."""
+
+
+def print_failure(exc: BaseException, flags: dict[str, str] | None) -> None:
+    if isinstance(exc, RequestError):
+        print(f"evm-digest localize: {exc.render(flags)}", file=sys.stderr)
+        return
+    print(f"evm-digest localize: {describe_failure(exc)}", file=sys.stderr)
+    if isinstance(exc, SeidbFailed):
+        print(f"  command: {' '.join(exc.argv)}", file=sys.stderr)
+
+
+def _runner(seidb_path: str | None, timeout: float | None) -> SeidbRunner:
+    return SeidbRunner(seidb_path or os.environ.get(SEIDB_ENV) or "seidb", timeout=timeout or DEFAULT_TIMEOUT_S)
+
+
+def _print_report(published: PublishedDivergence, out: TextIO) -> None:
+    state = " (already sealed)" if published.already_sealed else ""
+    if published.existing_differs:
+        state = " (a DIFFERENT report is already sealed there; kept, not overwritten)"
+    print(f"  report  {published.uri}{state}", file=out)
+    print(f"  sha256  {published.uncompressed_sha256}  (`evm-digest verify <report>`)", file=out)
+
+
 def run_localize(request: LocalizeRequest, *, flags: dict[str, str] | None = None, out: TextIO = sys.stdout) -> int:
     """Localize, print the table, seal the report if a sink is named; return the exit code."""
     try:
         request.check_stores()
         localization, published = _localize(request)
-    except RequestError as exc:
-        print(f"evm-digest localize: {exc.render(flags)}", file=sys.stderr)
-        return EXIT_FAILURE
-    except (SeidbError, StoreChanged, SinkError, ValueError) as exc:
-        print(f"evm-digest localize: {describe_failure(exc)}", file=sys.stderr)
-        if isinstance(exc, SeidbFailed):
-            print(f"  command: {' '.join(exc.argv)}", file=sys.stderr)
+    except FAILURES as exc:
+        print_failure(exc, flags)
         return EXIT_FAILURE
     print_localization(localization, published, out=out)
     return EXIT_DIVERGENCE if diverged(localization) else EXIT_NO_DIVERGENCE
 
 
 def _localize(request: LocalizeRequest) -> tuple[Localization, PublishedDivergence | None]:
-    binary = request.seidb_path or os.environ.get(SEIDB_ENV) or "seidb"
-    runner = SeidbRunner(binary, timeout=request.timeout or DEFAULT_TIMEOUT_S)
+    runner = _runner(request.seidb_path, request.timeout)
     node = Node(
         request.flatkv_dir.expanduser().resolve(),
         request.memiavl_dir.expanduser().resolve(),
@@ -108,11 +127,7 @@ def print_localization(
         print(f"  {line}", file=out)
     print(f"  {localization.passes} pass(es), {localization.seidb_runs} seidb run(s)", file=out)
     if published is not None:
-        state = " (already sealed)" if published.already_sealed else ""
-        if published.existing_differs:
-            state = " (a DIFFERENT report is already sealed there; kept, not overwritten)"
-        print(f"  report  {published.uri}{state}", file=out)
-        print(f"  sha256  {published.uncompressed_sha256}  (`evm-digest verify <report>`)", file=out)
+        _print_report(published, out)
 
 
 def run_localize_nodes(
@@ -123,8 +138,7 @@ def run_localize_nodes(
 
     try:
         request.check_stores()
-        binary = request.seidb_path or os.environ.get(SEIDB_ENV) or "seidb"
-        runner = SeidbRunner(binary, timeout=request.timeout or DEFAULT_TIMEOUT_S)
+        runner = _runner(request.seidb_path, request.timeout)
         sink = open_sink(request.sink_url) if request.sink_url else None  # a bad sink fails before the passes
         a, b = (_resolved(spec) for spec in (request.node_a, request.node_b))
         limits = Limits(max_keys=request.max_keys, max_passes=request.max_passes)
@@ -135,13 +149,8 @@ def run_localize_nodes(
         if sink is not None:
             key = node_divergence_key(request.height, b.name, a.name)
             published = publish_lines(sink, key, found.lines())
-    except RequestError as exc:
-        print(f"evm-digest localize: {exc.render(flags)}", file=sys.stderr)
-        return EXIT_FAILURE
-    except (SeidbError, StoreChanged, SinkError, ValueError) as exc:
-        print(f"evm-digest localize: {describe_failure(exc)}", file=sys.stderr)
-        if isinstance(exc, SeidbFailed):
-            print(f"  command: {' '.join(exc.argv)}", file=sys.stderr)
+    except FAILURES as exc:
+        print_failure(exc, flags)
         return EXIT_FAILURE
     print_node_localization(found, published, out=out)
     for bucket in found.failed:
@@ -184,8 +193,4 @@ def print_node_localization(
         print(f"  {text} - {bucket.note}" if bucket.note else f"  {text}", file=out)
     print(f"  {found.passes} pass(es), {found.seidb_runs} seidb run(s)", file=out)
     if published is not None:
-        state = " (already sealed)" if published.already_sealed else ""
-        if published.existing_differs:
-            state = " (a DIFFERENT report is already sealed there; kept, not overwritten)"
-        print(f"  report  {published.uri}{state}", file=out)
-        print(f"  sha256  {published.uncompressed_sha256}  (`evm-digest verify <report>`)", file=out)
+        _print_report(published, out)
