@@ -68,30 +68,20 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     return outcome.exit_code
 
 
+# schema flag (argparse dest) -> (module, function) printing that published object's JSON Schema;
+# imported only when asked, so building the parser loads none of them.
+SCHEMAS = {
+    "divergence": ("evmdigest.localize.model", "divergence_json_schema_text"),
+    "node_divergence": ("evmdigest.localize.cross", "node_divergence_json_schema_text"),
+    "node_digest": ("evmdigest.verdict.node_records", "node_json_schema_text"),
+    "fleet": ("evmdigest.fleet.verdict", "fleet_json_schema_text"),
+}
+RECORD_SCHEMA = ("evmdigest.verdict.records", "record_json_schema_text")
+
+
 def _cmd_schema(args: argparse.Namespace) -> int:
-    if args.divergence:
-        from evmdigest.localize.model import divergence_json_schema_text
-
-        sys.stdout.write(divergence_json_schema_text())
-        return 0
-    if args.node_divergence:
-        from evmdigest.localize.cross import node_divergence_json_schema_text
-
-        sys.stdout.write(node_divergence_json_schema_text())
-        return 0
-    if args.node_digest:
-        from evmdigest.verdict.node_records import node_json_schema_text
-
-        sys.stdout.write(node_json_schema_text())
-        return 0
-    if args.fleet:
-        from evmdigest.fleet.verdict import fleet_json_schema_text
-
-        sys.stdout.write(fleet_json_schema_text())
-        return 0
-    from evmdigest.verdict.records import record_json_schema_text
-
-    sys.stdout.write(record_json_schema_text())
+    module, function = next((SCHEMAS[dest] for dest in SCHEMAS if getattr(args, dest)), RECORD_SCHEMA)
+    sys.stdout.write(getattr(importlib.import_module(module), function)())
     return 0
 
 
