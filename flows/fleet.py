@@ -33,7 +33,7 @@ from evmdigest.segments import snapshot_heights
 from evmdigest.seidb.procs import DEFAULT_GRACE_S
 from flows.evm_logical_digest import node_slug
 from flows.fleet_dispatch import block_parameter, dispatch_local, dispatch_pool
-from flows.tasks import _retry_if_retryable
+from flows.tasks import retry_if_retryable
 
 # Local mode runs every node's gate (each a thread waiting on its own scans) at once.
 FLEET_RUNNER = cast("TaskRunner[PrefectFuture[Any]]", ThreadPoolTaskRunner(max_workers=32))
@@ -60,7 +60,7 @@ def gate_parameters(
 
 @task(
     name="publish-fleet-verdict", cache_policy=NO_CACHE, retries=4, retry_delay_seconds=[1, 2, 4, 8],
-    retry_condition_fn=_retry_if_retryable,
+    retry_condition_fn=retry_if_retryable,
 )  # fmt: skip
 def publish_fleet_verdict(sink_config: DigestSink, verdict: FleetVerdict) -> FleetOutcome:
     sink = sink_config.open()

@@ -32,7 +32,7 @@ from evmdigest.verdict.outcome import GateOutcome, PublishedNodeDigest, ScanTimi
 from evmdigest.verdict.publish import publish_verdict
 from flows import progress
 from flows.sealing import node_limit
-from flows.tasks import _retry_if_retryable
+from flows.tasks import retry_if_retryable
 
 
 @task(
@@ -42,7 +42,7 @@ from flows.tasks import _retry_if_retryable
     retries=4,
     retry_delay_seconds=exponential_backoff(backoff_factor=2),
     retry_jitter_factor=0.5,
-    retry_condition_fn=_retry_if_retryable,
+    retry_condition_fn=retry_if_retryable,
 )
 def emit_node_digest(
     endpoint: str, record: NodeDigestRecord, sink_config: DigestSink, layout_node: str | None

@@ -99,7 +99,7 @@ def check_node_state(runner: SeidbRunner, request: RunRequest, height: int, scan
     check_migration_state(request.kind, reports, left.report if left is not None else None)
 
 
-def _retry_if_retryable(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> bool:
+def retry_if_retryable(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> bool:
     # Only throttling and connection errors can succeed on a second try; the rest would repeat.
     error = state.result(raise_on_failure=False)
     return isinstance(error, SinkError) and error.retryable
@@ -112,7 +112,7 @@ def _retry_if_retryable(task: Task[..., Any], task_run: TaskRun, state: State[An
     retries=4,
     retry_delay_seconds=exponential_backoff(backoff_factor=2),
     retry_jitter_factor=0.5,
-    retry_condition_fn=_retry_if_retryable,
+    retry_condition_fn=retry_if_retryable,
 )
 def compare_emit(
     height: int,
