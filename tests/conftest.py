@@ -3,6 +3,7 @@
 pytest_plugins = [
     "tests.plugins.lanes",
     "tests.plugins.s3",
+    "tests.plugins.sinks",
     "tests.plugins.seaweedfs",
     "tests.plugins.prefect_api",
     "tests.plugins.server",

@@ -15,7 +15,7 @@ from evmdigest.emit import open_sink
 from evmdigest.segments import claim_key
 from evmdigest.verdict.claim import Claim, ClaimError, ClaimLost, ClaimTimeout, HeightClaim
 from tests.plugins.s3 import Fault, FaultProxy, S3Target
-from tests.verdict.conftest import AnySink
+from tests.plugins.sinks import AnySink
 
 HEIGHT = 42
 FAST = {"poll": 0.05, "max_poll": 0.2, "settle": 0.05}

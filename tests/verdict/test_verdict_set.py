@@ -16,7 +16,7 @@ from evmdigest.verdict.publish import publish
 from evmdigest.verdict.records import compare
 from evmdigest.verdict.verdict_set import VerdictSetConflict, check_height, sealed_records
 from tests.golden import golden_json_line
-from tests.verdict.conftest import AnySink
+from tests.plugins.sinks import AnySink
 
 HEIGHT = 4
 SEM, TRA = Normalization.SEMANTIC, Normalization.TRANSLATOR

@@ -1,4 +1,4 @@
-"""`any_sink`: the same test on the folder sink and on S3 (moto over HTTP), with back-door writes."""
+"""`any_sink`: the same test on the folder sink and on every S3 test server over HTTP, with back-door writes."""
 
 from __future__ import annotations
 
@@ -19,6 +19,10 @@ class AnySink:
     put: Callable[[str, bytes], None]  # writes behind the sink's back (an attacker, a crash's leftovers)
     delete: Callable[[str], None]
     target: S3Target | None = None  # the bucket, for S3
+
+    @property
+    def endpoint_url(self) -> str | None:
+        return self.target.endpoint_url if self.target else None
 
 
 @pytest.fixture(params=["folder", *S3_SERVERS])
